@@ -1,0 +1,25 @@
+"""Command-line options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_particle_args(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """PARTICLES input plus the options that say how to read it."""
+    if positional:
+        p.add_argument("particles", help="particles: RELION .star, cryoSPARC .cs, .mrcs/.mrc stack or .txt list")
+    p.add_argument("--datadir", help="folder to resolve relative image paths against (default: the star/cs folder)")
+    p.add_argument("--poses", help="cryoDRGN pose pickle (rot N×3×3, trans N×2) overriding poses in PARTICLES")
+    p.add_argument("--ctf", help="cryoDRGN CTF pickle (N×9) overriding CTF in PARTICLES")
+    p.add_argument("--ind", help="index selection (.pkl or .npy of particle indices) to use a subset")
+    p.add_argument("-D", "--box", type=int, help="box size of the refinement, where the file lacks it")
+    p.add_argument("--apix", type=float, help="pixel size in Å, where the file lacks it or it is wrong")
+
+
+def add_seed_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")

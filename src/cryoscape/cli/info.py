@@ -1,0 +1,9 @@
+"""(info: under construction)"""
+
+
+def add_args(p):
+    pass
+
+
+def main(args):
+    raise SystemExit("not yet")
