@@ -1,0 +1,33 @@
+"""In-plane translation by Fourier phase ramps."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def phase_ramp(freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` complex ``exp(-2 pi i k.t)``: multiplying a transform by it moves the image by ``+t``.
+
+    Args:
+        freqs_px: ``(N, 2)`` frequencies ``(kx, ky)`` in cycles/px.
+        t_px: ``(B, 2)`` translations ``(tx, ty)`` in pixels.
+    """
+    phase = -2 * math.pi * (t_px.to(freqs_px.dtype) @ freqs_px.T)
+    return torch.polar(torch.ones_like(phase), phase)
+
+
+def translate(f: torch.Tensor, freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
+    """Translate images by ``+t_px`` via their centred transforms ``f: (B, N)`` complex."""
+    return f * phase_ramp(freqs_px, t_px)
+
+
+def translate_hartley(h: torch.Tensor, h_neg: torch.Tensor, freqs_px: torch.Tensor,
+                      t_px: torch.Tensor) -> torch.Tensor:
+    """Translate by ``+t_px`` in the Hartley domain: ``H'(k) = cos(a) H(k) + sin(a) H(-k)``, ``a = -2 pi k.t``.
+
+    ``h``/``h_neg``: ``(B, N)`` the transform at ``k`` and at ``-k``.
+    """
+    a = -2 * math.pi * (t_px.to(freqs_px.dtype) @ freqs_px.T)
+    return torch.cos(a) * h + torch.sin(a) * h_neg
