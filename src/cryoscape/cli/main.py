@@ -21,12 +21,17 @@ COMMANDS = {
     "backproject": "backproject",
     "train": "train",
     "volumes": "volumes",
+    "fsc": "fsc",
     "demo": "demo",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cryoscape", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cryoscape",
+        description="cryoscape: heterogeneous single-particle cryo-EM reconstruction "
+        "(simulate, reconstruct, train, explore).",
+    )
     parser.add_argument("--version", action="version", version=f"cryoscape {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, modname in COMMANDS.items():

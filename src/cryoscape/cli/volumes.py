@@ -1,9 +1,68 @@
-"""(volumes: under construction)"""
+"""Generate maps from a trained model, one per latent, as vol_0000.mrc, vol_0001.mrc, ...
+
+Reads OUTDIR/config.yaml and OUTDIR/weights.pt (weights.<N>.pt with --epoch N) written by
+`cryoscape train`, and the latents ZFILE (.npy array or text, one row of zdim values per map; a
+single row is allowed). Maps are written in row order in the data's units (the normalisation
+undone), with the training pixel size unless --apix is given. A homogeneous model (zdim 0) needs
+no --z and gives one map.
+
+example:
+  cryoscape volumes train_out --z centers.txt -o maps/
+  cryoscape volumes train_out --epoch 20 --z z.npy -o maps_e20 --downsample 64 --flip
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cryoscape.cli.common import add_threads_arg
 
 
-def add_args(p):
-    pass
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("outdir", metavar="OUTDIR", help="output folder of cryoscape train")
+    p.add_argument("--z", dest="zfile", metavar="ZFILE", help="latents: .npy (N×zdim) or text, one row per map")
+    p.add_argument("-o", "--output", metavar="VOLDIR", required=True, help="folder for vol_0000.mrc, ...")
+    p.add_argument("--epoch", type=int, help="use weights.<EPOCH>.pt instead of the final weights.pt")
+    p.add_argument("--apix", type=float, help="pixel size in Å of the training images (default: from config.yaml)")
+    p.add_argument("--flip", action="store_true", help="mirror the maps along z (fixes the wrong hand)")
+    p.add_argument("--invert", action="store_true", help="negate the maps (for black-on-white data)")
+    p.add_argument("--downsample", type=int, metavar="D", help="write maps at an even box D smaller than the training box")
+    p.add_argument("--batch-size", type=int, default=8, help="latents per decoder pass (default: 8)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_threads_arg(p)
 
 
-def main(args):
-    raise SystemExit("not yet")
+def main(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from cryoscape.analysis.volumes import generate_volumes, load_run, read_latents, write_volumes
+    from cryoscape.errors import InputError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    run = load_run(args.outdir, args.epoch, device)
+    D = run.model.cfg.D
+    if args.downsample is not None and (args.downsample % 2 or not 2 <= args.downsample <= D):
+        raise InputError(f"--downsample {args.downsample}: need an even box from 2 to the training box {D}",
+                         args.outdir)
+    D_out = args.downsample or D
+    psize_A = args.apix if args.apix is not None else run.psize_A
+    if psize_A is None or psize_A <= 0:
+        raise InputError("config.yaml gives no data.psize_A: pass --apix", args.outdir)
+    if run.model.zdim == 0:
+        if args.zfile:
+            raise InputError("this is a homogeneous model (zdim 0): it takes no --z", args.outdir)
+        zs = None
+    elif not args.zfile:
+        raise InputError(f"this model has zdim {run.model.zdim}: give latents with --z", args.outdir)
+    else:
+        zs = read_latents(args.zfile, run.model.zdim)
+    t0 = time.perf_counter()
+    vols = generate_volumes(run.model, zs, D_out, args.batch_size, scale=run.norm_std)
+    paths = write_volumes(vols, args.output, psize_A * D / D_out, flip=args.flip, invert=args.invert)
+    print(f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
+          f"{args.output} from {run.weights.name} in {time.perf_counter() - t0:.1f} s")
+    return 0

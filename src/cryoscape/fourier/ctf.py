@@ -22,7 +22,7 @@ CTF_COLUMNS = ("defocus_u_A", "defocus_v_A", "defocus_angle_deg", "voltage_kV", 
 def electron_wavelength_A(voltage_kV: torch.Tensor | float) -> torch.Tensor:
     """Relativistic electron wavelength in Å for an accelerating voltage in kV."""
     v = torch.as_tensor(voltage_kV, dtype=torch.float64) * 1e3
-    return 12.2642598 / torch.sqrt(v * (1 + v * 0.978466e-6))
+    return 12.2643247 / torch.sqrt(v * (1 + v * 0.978466e-6))
 
 
 def compute_ctf(freqs_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

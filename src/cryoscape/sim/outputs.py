@@ -1,0 +1,82 @@
+"""Metadata files of a simulated dataset: star/cs/pickles, ground truth and the parameter record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cryoscape.io.particles import ParticleSet
+
+if TYPE_CHECKING:
+    from cryoscape.sim.simulate import Particles, SimConfig
+    from cryoscape.sim.sources import VolumeBank
+
+
+def particle_set(bank: "VolumeBank", parts: "Particles", outdir: Path) -> ParticleSet:
+    """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``."""
+    from cryoscape.io.images import ImageSource
+
+    n = len(parts.volume_index)
+    return ParticleSet(box=bank.D, psize_A=np.full(n, bank.psize_A),
+                       images=ImageSource.from_file(outdir / "particles.mrcs"),
+                       rotations=parts.rotations, shifts_A=parts.shifts_px * bank.psize_A,
+                       ctf=parts.ctf, source=outdir / "particles.star", source_format="star")
+
+
+def _ground_truth(bank: "VolumeBank", parts: "Particles", pset: ParticleSet) -> dict[str, np.ndarray]:
+    gt = {"volume_index": parts.volume_index, "rotations": pset.rotations, "shifts_A": pset.shifts_A,
+          "volume_t": bank.t, "volume_state": bank.state}
+    if parts.t is not None:
+        gt["t"] = parts.t
+    if parts.state is not None:
+        gt["state"] = parts.state
+    if parts.ctf is not None:
+        gt["ctf"] = parts.ctf.as_array()
+    return gt
+
+
+def _record(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: float) -> dict:
+    from cryoscape import __version__
+    from cryoscape.sim.sampling import T_MIXTURES
+    from cryoscape.sim.simulate import config_dict
+
+    signal_var = parts.stats.get("signal_var")
+    return {
+        "cryoscape_version": __version__,
+        "config": config_dict(cfg),
+        "box": bank.D,
+        "psize_A": bank.psize_A,
+        "n_particles": int(len(parts.volume_index)),
+        "volumes": bank.description,
+        "n_volumes": len(bank),
+        "n_states": bank.n_states,
+        "n_t": bank.n_t,
+        "t_mixture": T_MIXTURES[cfg.dist] if bank.n_t > 1 else None,
+        "shift_max_px": cfg.shift_max_px if cfg.shift_max_px is not None else bank.D / 16,
+        "noise_sigma": sigma,
+        "signal_var": signal_var,
+        "measured_snr": "inf" if sigma == 0 else signal_var / sigma**2,
+        "snr_definition": "pixel variance of the noise-free (CTF-applied, shifted) images over the "
+                          "whole box / noise variance",
+    }
+
+
+def write_metadata(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: float,
+                   outdir: Path) -> Path:
+    """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json."""
+    from cryoscape.io.write import atomic_write_bytes, write_cryodrgn_ctf, write_cryodrgn_poses, write_particles
+
+    pset = particle_set(bank, parts, outdir)
+    star = outdir / "particles.star"
+    write_particles(pset, star)
+    write_particles(pset, outdir / "particles.cs")
+    write_cryodrgn_poses(pset, outdir / "poses.pkl")
+    if pset.ctf is not None:
+        write_cryodrgn_ctf(pset, outdir / "ctf.pkl")
+    np.savez(outdir / "ground_truth.npz", **_ground_truth(bank, parts, pset))
+    text = json.dumps(_record(cfg, bank, parts, sigma), indent=2)
+    atomic_write_bytes(outdir / "simulation.json", (text + "\n").encode())
+    return star
