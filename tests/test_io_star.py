@@ -124,3 +124,21 @@ def test_not_a_star_file(tmp_path):
     bad.write_bytes(b"\x00\x01 binary junk")
     with pytest.raises(InputError):
         read_star(bad)
+
+
+def test_written_star_always_has_phase_shift(tmp_path):
+    """cryoDRGN's parse_ctf_star turns a missing _rlnPhaseShift into NaN (seen with cryoDRGN 4.3.1),
+    so a star with a CTF must carry the column even when every value is 0."""
+    from cryoscape.io.particles import CTFParams, ParticleSet
+
+    n = 3
+    ctf = CTFParams.from_columns(n, defocus_u_A=[1e4, 2e4, 3e4], defocus_v_A=[1e4, 2e4, 3e4],
+                                 defocus_angle_deg=0.0, voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
+    pset = ParticleSet(box=32, psize_A=np.full(n, 2.0), rotations=np.tile(np.eye(3), (n, 1, 1)),
+                       shifts_A=np.zeros((n, 2)), ctf=ctf)
+    out = tmp_path / "p.star"
+    write_star(pset, out)
+    blocks = _read_blocks(out)
+    particles = blocks["particles"] if "particles" in blocks else list(blocks.values())[-1]
+    assert "_rlnPhaseShift" in particles.columns
+    assert np.all(particles["_rlnPhaseShift"].astype(float) == 0)

@@ -152,3 +152,17 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         SimConfig(snr=0.0)
     assert cli(["simulate", "--demo", "--kind", "compositional", "--proportions", "1", "2", "3",
                 "-n", "10", "-D", "16", "-o", str(tmp_path / "y")]) == 2
+
+
+def test_pdb_source(tmp_path):
+    pytest.importorskip("gemmi")
+    from test_sim_atoms import _PDB
+
+    (tmp_path / "m.pdb").write_text(_PDB)
+    out = tmp_path / "pdb"
+    assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "1.0",
+                "--resolution", "3", "-n", "20", "--snr", "inf", "-o", str(out)]) == 0
+    vol, psize = read_volume(out / "gt_volumes" / "vol_000.mrc")
+    assert psize == 1.0 and vol.sum() == pytest.approx(7 + 6 + 6 + 8, rel=1e-4)
+    assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "0.1",
+                "-n", "20", "-o", str(tmp_path / "small")]) == 2  # does not fit in the box

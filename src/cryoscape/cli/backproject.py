@@ -1,7 +1,8 @@
 """Reconstruct a map from posed particles by Fourier-space backprojection, with half-maps and FSC.
 
 Each image is Fourier transformed, centred by its shift, multiplied by its CTF and inserted as a
-central slice; the map is the Wiener-regularised ratio sum(CTF*F)/sum(CTF^2). Particles are split
+central slice; the map is the Wiener-filtered ratio sum(CTF*F)/(sum(CTF^2) + 1/SSNR), the SSNR
+per shell measured from the half-map FSC (--no-wiener: a small constant instead). Particles are split
 into two halves (by _rlnRandomSubset when the star file has it, else at random with --seed); the
 command writes OUT.mrc (all particles), OUT_half1.mrc, OUT_half2.mrc, and the gold-standard FSC
 between the halves as OUT_fsc.txt and OUT_fsc.png, and prints the resolution at FSC 0.143 and 0.5.
@@ -31,7 +32,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="flip the image sign first: for black-on-white data (cryoDRGN's --uninvert-data)")
     p.add_argument("--batch-size", type=int, default=256, help="images per batch (default: 256)")
     p.add_argument("--reg", type=float, default=1e-2,
-                   help="Wiener regulariser as a fraction of the mean CTF^2 weight (default: 0.01)")
+                   help="floor of the Wiener regulariser as a fraction of the mean CTF^2 weight (default: 0.01)")
+    p.add_argument("--no-window", action="store_true",
+                   help="do not taper images with a soft circular window (radius 0.85-0.99 of the box)")
+    p.add_argument("--gridding", action="store_true",
+                   help="divide out the interpolation envelope (more accurate on high-SNR data, "
+                        "noisier edges on real data)")
+    p.add_argument("--no-wiener", action="store_true",
+                   help="do not filter the full map with the SSNR measured by the half-map FSC")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     add_seed_arg(p)
     add_threads_arg(p)
@@ -94,7 +102,8 @@ def main(args: argparse.Namespace) -> int:
     stack = posed_stack(pset, use_ctf=not args.no_ctf)
     which = split_halves(pset.n, args.seed, _random_subset(pset))
     cfg = BackprojectConfig(use_ctf=not args.no_ctf, invert=args.invert, batch_size=args.batch_size,
-                            reg=args.reg, device=device)
+                            reg=args.reg, wiener=not args.no_wiener,
+                            window=not args.no_window, gridding=args.gridding, device=device)
     print(f"backprojecting {pset.n} particles, box {stack.box}, {stack.psize_A:.4f} Å/px on {device}")
     with tqdm(total=pset.n, unit="img", desc="backproject") as bar:
         rec = reconstruct_halves(stack, cfg, which, progress=bar.update)

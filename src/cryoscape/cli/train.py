@@ -1,9 +1,124 @@
-"""(train: under construction)"""
+"""Train a heterogeneous (--zdim >= 1, VAE) or homogeneous (--zdim 0) model on posed particles.
+
+Needs images, poses and CTF parameters (from the .star/.cs, or --poses/--ctf pickles; --no-ctf
+for CTF-free data). Writes into OUTDIR: config.yaml, log.csv, weights.<epoch>.pt and weights.pt
+(latest), z.<epoch>.npy and z.npy (latent means, one row per particle in input order); see
+docs/outputs.md. Re-running the same command resumes from the last complete checkpoint.
+
+Images are expected white-on-black (RELION's convention); pass --uninvert-data for black-on-white
+data (the same flag gives cryoDRGN users the same map as cryoDRGN's --uninvert-data).
+
+example:
+  cryoscape train particles.star -o run1 --zdim 8 -n 20
+  cryoscape train particles.mrcs --poses poses.pkl --ctf ctf.pkl -o run0 --zdim 0 -n 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg
 
 
-def add_args(p):
-    pass
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_particle_args(p)
+    p.add_argument("-o", "--outdir", required=True, help="output folder (created; resumed if it holds this run)")
+    p.add_argument("--zdim", type=int, required=True, help="latent dimension; 0 trains a homogeneous decoder")
+    p.add_argument("-n", "--epochs", type=int, default=20, help="number of epochs (default: 20)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per minibatch (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--beta", type=float, help="KL weight (default: 1/zdim)")
+    g = p.add_argument_group("architecture")
+    g.add_argument("--enc-width", type=int, default=256, help="encoder hidden width (default: 256)")
+    g.add_argument("--enc-depth", type=int, default=3, help="encoder hidden layers (default: 3)")
+    g.add_argument("--dec-width", type=int, default=256, help="decoder hidden width (default: 256)")
+    g.add_argument("--dec-depth", type=int, default=3, help="decoder hidden layers (default: 3)")
+    g.add_argument("--pe-type", choices=("geom", "gaussian"), default="geom",
+                   help="positional encoding of Fourier coordinates (default: geom)")
+    g.add_argument("--pe-dim", type=int, help="number of encoding frequencies (default: D/2)")
+    g = p.add_argument_group("data and run")
+    g.add_argument("--uninvert-data", action="store_true",
+                   help="negate the images: for black-on-white data (default: RELION white-on-black)")
+    g.add_argument("--no-ctf", action="store_true", help="train without a CTF (CTF-free data)")
+    g.add_argument("--lazy", action="store_true",
+                   help="stream images from disk (default: in memory when they fit in half the free RAM)")
+    g.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for --lazy (default: 0)")
+    g.add_argument("--amp", action="store_true", help="mixed precision (bf16/fp16 autocast)")
+    g.add_argument("--device", default="auto", help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
+                   help="write weights and z every K epochs (the last epoch always) (default: 1)")
+    g.add_argument("--load", metavar="WEIGHTS", help="start from these weights (a weights.pt of another run)")
+    g.add_argument("--overwrite", action="store_true", help="delete a previous run in OUTDIR and start over")
+    add_seed_arg(p)
+    add_threads_arg(p)
 
 
-def main(args):
-    raise SystemExit("not yet")
+def _check_args(args: argparse.Namespace) -> None:
+    from cryoscape.errors import InputError
+
+    for name, low in (("zdim", 0), ("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1),
+                      ("num_workers", 0), ("enc_width", 1), ("enc_depth", 1), ("dec_width", 1),
+                      ("dec_depth", 1)):
+        if getattr(args, name) < low:
+            raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.lr <= 0 or (args.beta is not None and args.beta < 0):
+        raise InputError("--lr must be > 0 and --beta >= 0")
+    if args.pe_dim is not None and args.pe_dim < 1:
+        raise InputError(f"--pe-dim must be >= 1, got {args.pe_dim}")
+
+
+def _abs(p: str | None) -> str | None:
+    return None if p is None else str(Path(p).absolute())
+
+
+def main(args: argparse.Namespace) -> int:
+    _check_args(args)
+    import torch
+
+    from cryoscape.data.dataset import estimate_data_norm, particle_data
+    from cryoscape.io.load import load_particles
+    from cryoscape.model.config import ModelConfig
+    from cryoscape.train.config import DataConfig, TrainConfig
+    from cryoscape.train.loop import train
+    from cryoscape.train.outdir import previous_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
+                          ind=args.ind, box=args.box, apix=args.apix, images="require")
+    for w in pset.extra.get("warnings", []):
+        print(f"cryoscape train: warning: {w}", file=sys.stderr)
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                       seed=args.seed, amp=args.amp, checkpoint_every=args.checkpoint_every,
+                       lazy=args.lazy, num_workers=args.num_workers, device=args.device,
+                       threads=args.threads, load=_abs(args.load))
+    data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
+    mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
+                       dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
+                       pe_dim=args.pe_dim)
+    dcfg = DataConfig(particles=_abs(args.particles), D=data.D, psize_A=data.psize_A, n_particles=len(data),
+                      datadir=_abs(args.datadir), poses=_abs(args.poses), ctf=_abs(args.ctf),
+                      ind=_abs(args.ind), box=args.box, apix=args.apix,
+                      uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
+    prev = None if args.overwrite else previous_config(args.outdir)
+    norm = prev[1].norm if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
+    dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
+    data = _to_device(data, tcfg.device)
+    res = train(args.outdir, mcfg, dcfg, tcfg, data, overwrite=args.overwrite)
+    if res.epochs_run == 0:
+        print(f"cryoscape train: {args.outdir} already has {res.last_epoch + 1} epochs; "
+              "raise -n to train more", file=sys.stderr)
+    return 0
+
+
+def _to_device(data, device_name: str):
+    """Move the per-particle tensors (not the images) to the training device."""
+    import dataclasses
+
+    from cryoscape.train.loop import resolve_device
+
+    dev = resolve_device(device_name)
+    mv = lambda t: None if t is None else t.to(dev)  # noqa: E731
+    return dataclasses.replace(data, rotations=mv(data.rotations), shifts_px=mv(data.shifts_px), ctf=mv(data.ctf))

@@ -23,10 +23,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--z", dest="zfile", metavar="ZFILE", help="latents: .npy (N×zdim) or text, one row per map")
     p.add_argument("-o", "--output", metavar="VOLDIR", required=True, help="folder for vol_0000.mrc, ...")
     p.add_argument("--epoch", type=int, help="use weights.<EPOCH>.pt instead of the final weights.pt")
-    p.add_argument("--apix", type=float, help="pixel size in Å of the training images (default: from config.yaml)")
+    p.add_argument("--apix", type=float,
+                   help="pixel size in Å of the training images (default: from config.yaml)")
     p.add_argument("--flip", action="store_true", help="mirror the maps along z (fixes the wrong hand)")
     p.add_argument("--invert", action="store_true", help="negate the maps (for black-on-white data)")
-    p.add_argument("--downsample", type=int, metavar="D", help="write maps at an even box D smaller than the training box")
+    p.add_argument("--downsample", type=int, metavar="D",
+                   help="write maps at an even box D smaller than the training box (Fourier crop)")
     p.add_argument("--batch-size", type=int, default=8, help="latents per decoder pass (default: 8)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     add_threads_arg(p)

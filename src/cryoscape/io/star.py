@@ -298,11 +298,12 @@ def _particle_table(pset: ParticleSet, out_dir: Path) -> "pd.DataFrame":
         new["_rlnOriginXAngst"], new["_rlnOriginYAngst"] = pset.shifts_A[:, 0], pset.shifts_A[:, 1]
     c = pset.ctf
     if c is not None:
+        # _rlnPhaseShift is always written: RELION defaults it to 0, but cryoDRGN's
+        # parse_ctf_star reads a missing column as NaN and its whole reconstruction turns NaN
         new.update({"_rlnDefocusU": c.defocus_u_A, "_rlnDefocusV": c.defocus_v_A,
-                    "_rlnDefocusAngle": c.defocus_angle_deg})
-        for col, v in (("_rlnPhaseShift", c.phase_shift_deg), ("_rlnCtfBfactor", c.bfactor_A2)):
-            if col in df.columns or np.any(v):  # optional columns: only where the input had them
-                new[col] = v
+                    "_rlnDefocusAngle": c.defocus_angle_deg, "_rlnPhaseShift": c.phase_shift_deg})
+        if "_rlnCtfBfactor" in df.columns or np.any(c.bfactor_A2):  # only where the input had it
+            new["_rlnCtfBfactor"] = c.bfactor_A2
     for col, v in new.items():
         df[col] = _keep_close(old, col, v)
     return df

@@ -72,7 +72,8 @@ class ReconModel(nn.Module):
         except KeyError as e:
             raise InputError(f"checkpoint lacks {e} (not written by cryoscape train?)", path) from None
         except (ValueError, TypeError, RuntimeError) as e:
-            raise InputError(f"checkpoint does not match its model config: {str(e).splitlines()[0]}", path) from None
+            first = str(e).splitlines()[0]
+            raise InputError(f"checkpoint does not match its model config: {first}", path) from None
         return model.eval()
 
 
@@ -132,7 +133,8 @@ class VolumeMaker:
         lat, D = self.lattice, self.D
         with torch.inference_mode():
             if zs is not None:
-                zs = torch.as_tensor(zs, dtype=torch.float32, device=lat.coords.device).reshape(-1, self.model.zdim)
+                zs = torch.as_tensor(zs, dtype=torch.float32, device=lat.coords.device)
+                zs = zs.reshape(-1, self.model.zdim)
             vals = self._transform_values(zs)
             grid = torch.zeros(vals.shape[0], D ** 3, dtype=torch.complex64, device=vals.device)
             grid[:, lat.partner] = vals.conj()

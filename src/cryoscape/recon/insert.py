@@ -101,14 +101,21 @@ class FourierAccumulator:
         density = s[3] + _negate(s[3])
         return num, weight, density
 
-    def reconstruct(self, reg: float = 1e-2) -> torch.Tensor:
+    def reconstruct(self, reg: float = 1e-2, ssnr: torch.Tensor | None = None,
+                    gridding: bool = False) -> torch.Tensor:
         """``(D, D, D)`` float32 real-space map, [z, y, x].
 
-        Wiener-style ``F = num / (weight + lam)`` with a constant ``lam = reg * mean weight``
+        Wiener-style ``F = num / (weight + lam)``. Without ``ssnr``, ``lam = reg * mean weight``
         over the sampled voxels inside the Nyquist sphere: it only matters where the weight is
-        small (sparse high-frequency voxels, CTF zeros) and so keeps them from blowing up,
-        at a relative bias of about ``reg`` elsewhere. Frequencies beyond Nyquist are zeroed,
-        then the trilinear kernel's real-space envelope (``sinc^2`` per axis) is divided out.
+        small (sparse high-frequency voxels, CTF zeros), at a relative bias of about ``reg``
+        elsewhere. With ``ssnr`` (``(D//2 + 1,)`` spectral SNR of the full data per integer
+        shell, e.g. from the half-map FSC, see :func:`ssnr_from_fsc`), ``lam`` per shell is the
+        shell's mean weight over its SSNR — the Wiener filter for noise variance ``sigma^2`` and
+        signal power ``tau^2``, since ``weight * tau^2 / sigma^2`` is the SSNR. Frequencies beyond
+        Nyquist are zeroed. ``gridding`` divides out the trilinear kernel's real-space envelope
+        (``sinc^2`` per axis): exact for noise-free data, but it amplifies noise towards the box
+        edge by up to ~15x, which on SNR 0.1 data costs more resolution than it gains (measured:
+        FSC 0.5 vs the true map at 8.2 A with it, 7.8 A without), so it is off by default.
         """
         D = self.D
         num, weight, _ = self.grids()
@@ -117,9 +124,28 @@ class FourierAccumulator:
         sampled = inside & (weight > 0)
         lam = reg * weight[sampled].mean() if sampled.any() else torch.tensor(1.0, dtype=weight.dtype)
         lam = torch.clamp(lam, min=torch.finfo(torch.float32).tiny)
+        if ssnr is not None:
+            shell = r.round().long().clamp(max=D // 2)
+            w_sum = torch.zeros(D // 2 + 1, dtype=weight.dtype, device=self.device)
+            n_vox = torch.zeros_like(w_sum)
+            w_sum.index_add_(0, shell[inside], weight[inside])
+            n_vox.index_add_(0, shell[inside], torch.ones_like(weight[inside]))
+            mean_w = w_sum / n_vox.clamp(min=1)
+            snr = ssnr.to(weight.dtype).to(self.device).clamp(min=1e-6)
+            lam = torch.maximum((mean_w / snr)[shell], lam)
         f = torch.where(inside, num / (weight + lam), torch.zeros_like(num))
         vol = ifft3c(f.to(torch.complex64)).real  # sums need float64, the map does not
-        return vol / gridding_correction(D, D, self.device)
+        return vol / gridding_correction(D, D, self.device) if gridding else vol
+
+
+def ssnr_from_fsc(fsc_half: torch.Tensor) -> torch.Tensor:
+    """Spectral SNR of the full data from the FSC between two half-data maps.
+
+    Each half has half the weight, so ``SNR_half = SNR/2`` and ``FSC = SNR_half / (1 + SNR_half)``,
+    hence ``SNR = 2 FSC / (1 - FSC)`` (FSC clipped to [1e-3, 0.999]).
+    """
+    f = fsc_half.clamp(1e-3, 0.999)
+    return 2 * f / (1 - f)
 
 
 def _axis_stencil(c: torch.Tensor, D: int, stride: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

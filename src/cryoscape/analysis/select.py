@@ -1,0 +1,154 @@
+"""Particle selection from latent space, written back as star/cs subsets and index pickles.
+
+Selections are made on the run's particles (rows of ``z.npy``). A run trained with ``--ind``
+saw only those rows of its particle file, so indices are mapped through that index to rows of
+the original file before writing: ``NAME.pkl`` can then be passed as ``--ind`` together with
+the original file, and ``NAME.star`` / ``NAME.cs`` hold exactly those rows.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cryoscape.errors import InputError
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+@dataclass(frozen=True)
+class RunParticles:
+    """Where a run's particles came from (``config.yaml`` ``data``) and which rows it used."""
+
+    particles: Path | None
+    load_kwargs: dict
+    run_ind: np.ndarray | None  # (n_run,) rows of the original file, or None for all of them
+    n_run: int | None
+
+
+def run_particles(run_dir: str | Path) -> RunParticles:
+    """Read ``run_dir/config.yaml``'s data section (no torch needed); without one (a cryoDRGN
+    run) nothing is known and selections stay relative to the run's particles."""
+    import yaml
+
+    from cryoscape.io.cryodrgn import read_index
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        print(f"warning: {run_dir} has no config.yaml: indices are written relative to the run's "
+              "particles and no star/cs subsets are made", file=sys.stderr)
+        return RunParticles(None, {}, None, None)
+    try:
+        data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+    except (yaml.YAMLError, AttributeError) as e:
+        raise InputError(f"not a cryoscape training config: {e}", path) from None
+    run_ind = None if not data.get("ind") else read_index(data["ind"])
+    kwargs = {k: data.get(k) for k in ("datadir", "poses", "ctf", "box", "apix")}
+    part = data.get("particles")
+    return RunParticles(None if part is None else Path(part), kwargs, run_ind, data.get("n_particles"))
+
+
+def to_source_rows(ind: np.ndarray, run_ind: np.ndarray | None) -> np.ndarray:
+    """Rows of the original particle file for run-relative indices ``ind``."""
+    ind = np.asarray(ind, np.int64)
+    return ind if run_ind is None else np.asarray(run_ind, np.int64)[ind]
+
+
+def complement(ind: np.ndarray, n: int) -> np.ndarray:
+    """Sorted ``0..n-1`` indices not in ``ind``."""
+    keep = np.ones(n, bool)
+    keep[np.asarray(ind, np.int64)] = False
+    return np.flatnonzero(keep)
+
+
+def threshold_values(z: np.ndarray, dim: str, pc_coords: np.ndarray | None = None) -> np.ndarray:
+    """``(N,)`` the quantity a threshold applies to: ``z`` column ``dim`` (0-based, "3" or
+    "z3"), ``norm`` (|z|), or ``pcK`` (1-based principal component, needs ``pc_coords``)."""
+    d = dim.lower()
+    if d in ("norm", "|z|"):
+        return np.linalg.norm(z, axis=1)
+    if d.startswith("pc") and d[2:].isdigit():
+        k = int(d[2:])
+        if pc_coords is None or not 1 <= k <= pc_coords.shape[1]:
+            raise InputError(f"no principal component {k} (zdim {z.shape[1]})")
+        return pc_coords[:, k - 1]
+    d = d[1:] if d.startswith("z") else d
+    if not d.isdigit() or int(d) >= z.shape[1]:
+        raise InputError(f"threshold dimension {dim!r}: use 0..{z.shape[1] - 1}, norm or pc1..pc{z.shape[1]}")
+    return z[:, int(d)]
+
+
+def threshold_select(values: np.ndarray, op: str, value: float) -> np.ndarray:
+    """Indices where ``values OP value``."""
+    if op not in OPS:
+        raise InputError(f"unknown comparison {op!r}; use one of {' '.join(OPS)}")
+    return np.flatnonzero(OPS[op](values, value))
+
+
+def cluster_selections(labels: np.ndarray, clusters: list[int] | None = None) -> dict[str, np.ndarray]:
+    """One selection per cluster (``cluster_000``, ...), or the union of ``clusters``."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1
+    if clusters is None:
+        return {f"cluster_{c:03d}": np.flatnonzero(labels == c) for c in range(k)}
+    bad = [c for c in clusters if not 0 <= c < k]
+    if bad:
+        raise InputError(f"cluster {bad[0]} does not exist (0..{k - 1})")
+    name = "clusters_" + "_".join(f"{c:03d}" for c in sorted(set(clusters)))
+    return {name: np.flatnonzero(np.isin(labels, clusters))}
+
+
+def load_source(rp: RunParticles):
+    """The original particle file as a ParticleSet (poses/CTF overrides of the run applied),
+    or None with a warning when it cannot be read (index files are still written)."""
+    from cryoscape.io.load import load_particles
+
+    if rp.particles is None or rp.particles.suffix.lower() not in (".star", ".cs"):
+        return None
+    try:
+        pset = load_particles(rp.particles, images="optional", need_box=False,
+                              **{k: v for k, v in rp.load_kwargs.items() if v is not None})
+    except InputError as e:
+        print(f"warning: cannot read the run's particles ({e}); writing index files only", file=sys.stderr)
+        return None
+    if rp.run_ind is not None and len(rp.run_ind) and rp.run_ind.max() >= pset.n:
+        raise InputError(f"the run's --ind refers to row {rp.run_ind.max()} but the file has {pset.n}",
+                         rp.particles)
+    return pset
+
+
+def write_selection(name: str, ind: np.ndarray, outdir: Path, rp: RunParticles, source=None) -> list[Path]:
+    """Write ``NAME.pkl`` (original-file rows) and, with a readable star/cs ``source``,
+    ``NAME.star`` (and ``NAME.cs`` for cryoSPARC input). Returns the files written."""
+    from cryoscape.io.write import write_index, write_particles
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    rows = to_source_rows(ind, rp.run_ind)
+    written = [outdir / f"{name}.pkl"]
+    write_index(rows, written[0])
+    if source is not None:
+        sub = source.subset(rows)
+        exts = (".star", ".cs") if source.source_format == "cs" else (".star",)
+        for ext in exts:
+            write_particles(sub, outdir / f"{name}{ext}")
+            written.append(outdir / f"{name}{ext}")
+    return written
+
+
+def write_selections(selections: dict[str, np.ndarray], n_run: int, outdir: Path, rp: RunParticles,
+                     with_complement: bool) -> dict[str, int]:
+    """Write every selection (and ``NAME_complement`` when asked); returns name -> count."""
+    source = load_source(rp)
+    counts = {}
+    for name, ind in selections.items():
+        write_selection(name, ind, outdir, rp, source)
+        counts[name] = len(ind)
+        if with_complement:
+            comp = complement(ind, n_run)
+            write_selection(f"{name}_complement", comp, outdir, rp, source)
+            counts[f"{name}_complement"] = len(comp)
+    return counts

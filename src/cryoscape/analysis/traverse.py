@@ -1,0 +1,124 @@
+"""Paths through latent space: straight lines and the cryoDRGN paper's graph traversal.
+
+The graph traversal stays on the data: particles are nodes, each linked to its nearest
+neighbours closer than a distance threshold, and the shortest path (Dijkstra) between anchor
+particles visits only codes that real particles have. The graph is sparse (at most
+``max_neighbors`` links per node), so 10^5-10^6 particles are fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cryoscape.errors import InputError
+
+DEFAULT_AVG_NEIGHBORS = 5
+DEFAULT_MAX_NEIGHBORS = 10
+
+
+def line(z_start: np.ndarray, z_end: np.ndarray, n: int = 10) -> np.ndarray:
+    """``(n, zdim)`` float32 codes evenly spaced from ``z_start`` to ``z_end`` (both included)."""
+    a, b = np.asarray(z_start, np.float64).ravel(), np.asarray(z_end, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"end points differ in length: {a.shape} vs {b.shape}")
+    if n < 2:
+        raise InputError(f"a line needs at least 2 points, got {n}")
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LatentGraph:
+    """``graph``: (N, N) sparse CSR of edge lengths (a link i->j for each neighbour j of i within
+    ``threshold``); ``degree: (N,)`` links per node (<= max_neighbors)."""
+
+    graph: "object"  # scipy.sparse.csr_matrix
+    threshold: float
+    degree: np.ndarray
+
+
+def neighbor_graph(z: np.ndarray, avg_neighbors: float = DEFAULT_AVG_NEIGHBORS,
+                   max_neighbors: int = DEFAULT_MAX_NEIGHBORS) -> LatentGraph:
+    """Link each code to its ``max_neighbors`` nearest codes closer than a threshold chosen so
+    the mean number of links per node is ``avg_neighbors``.
+
+    The mean degree at threshold ``t`` is the number of k-NN distances ``<= t`` over N, so the
+    binary search over the sorted k-NN distances lands on their ``avg_neighbors * N``-th
+    smallest value; it is taken directly with a partial sort.
+    """
+    from scipy.sparse import csr_matrix
+    from sklearn.neighbors import NearestNeighbors
+
+    z = np.asarray(z, np.float32)
+    n = len(z)
+    k = min(max_neighbors, n - 1)
+    if k < 1 or avg_neighbors <= 0:
+        raise InputError(f"need at least 2 particles and avg_neighbors > 0 for a graph (have {n})")
+    dist, ind = NearestNeighbors(n_neighbors=k + 1, n_jobs=-1).fit(z).kneighbors(z)
+    dist, ind = _drop_self(dist, ind, k)
+    flat = dist.ravel()
+    rank = int(np.clip(round(avg_neighbors * n), 1, flat.size)) - 1
+    threshold = float(np.partition(flat, rank)[rank])
+    keep = dist <= threshold
+    rows = np.repeat(np.arange(n), k)[keep.ravel()]
+    # csgraph reads stored zeros as missing edges: duplicate codes get a tiny positive length.
+    weights = np.maximum(dist[keep], np.finfo(np.float32).tiny)
+    graph = csr_matrix((weights, (rows, ind[keep])), shape=(n, n))
+    return LatentGraph(graph, threshold, keep.sum(1))
+
+
+def _drop_self(dist: np.ndarray, ind: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each node from its own neighbour list (not always column 0 when codes repeat)."""
+    n = len(ind)
+    is_self = ind == np.arange(n)[:, None]
+    no_self = ~is_self.any(1)
+    is_self[no_self, -1] = True  # a duplicate pushed self out of the list: drop the farthest
+    keep = ~is_self
+    return dist[keep].reshape(n, k), ind[keep].reshape(n, k)
+
+
+@dataclass(frozen=True)
+class GraphPath:
+    """``indices: (M,)`` particles visited in order; ``z: (M, zdim)`` their codes;
+    ``step_lengths: (M-1,)`` distances between consecutive codes."""
+
+    indices: np.ndarray
+    z: np.ndarray
+    step_lengths: np.ndarray
+    threshold: float
+
+
+def _segment(graph, a: int, b: int, threshold: float) -> list[int]:
+    """Shortest path a -> b through the (undirected) graph as node indices, a and b included."""
+    from scipy.sparse.csgraph import dijkstra
+
+    dist, pred = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
+    if not np.isfinite(dist[b]):
+        raise InputError(f"anchors {a} and {b} are not connected in the nearest-neighbour graph "
+                         f"(threshold {threshold:.4g}); choose other anchors or raise --avg-neighbors")
+    path = [b]
+    while path[-1] != a:
+        path.append(int(pred[path[-1]]))
+    return path[::-1]
+
+
+def graph_traversal(z: np.ndarray, anchors: list[int] | np.ndarray,
+                    avg_neighbors: float = DEFAULT_AVG_NEIGHBORS,
+                    max_neighbors: int = DEFAULT_MAX_NEIGHBORS) -> GraphPath:
+    """The shortest on-data path through ``anchors`` (particle indices, in order)."""
+    z = np.asarray(z, np.float32)
+    anchors = [int(a) for a in anchors]
+    if len(anchors) < 2:
+        raise InputError("a graph traversal needs at least two anchors")
+    bad = [a for a in anchors if not 0 <= a < len(z)]
+    if bad:
+        raise InputError(f"anchor {bad[0]} is not a particle index (0..{len(z) - 1})")
+    g = neighbor_graph(z, avg_neighbors, max_neighbors)
+    path = [anchors[0]]
+    for a, b in zip(anchors[:-1], anchors[1:]):
+        path += _segment(g.graph, a, b, g.threshold)[1:]
+    ind = np.asarray(path, np.int64)
+    steps = np.linalg.norm(np.diff(z[ind].astype(np.float64), axis=0), axis=1)
+    return GraphPath(ind, z[ind], steps, g.threshold)

@@ -1,0 +1,98 @@
+"""Maps along a path through latent space: a principal component, a straight line, or the data graph.
+
+--pc K: codes evenly spaced along PC K between its 5th and 95th percentiles. --line I J: a
+straight line from particle I's code to particle J's. --graph A B [C ...]: the shortest path
+through the nearest-neighbour graph of the codes (the cryoDRGN paper's graph traversal) visiting
+anchor particles A, B, C in order; every step is between real particles, each linked to at most
+--max-neighbors others closer than a threshold set for --avg-neighbors links on average.
+--kmeans-anchors K uses the particles nearest K k-means centres as anchors, ordered along PC1.
+Particle indices count from 0 in the run's particles. Writes DIR/z.path.txt (codes in path
+order), DIR/path_ind.txt (particles, graph only) and DIR/vol_0000.mrc ... in path order.
+
+example:
+  cryoscape traverse run1 --pc 1 -n 10 -o run1/pc1_path
+  cryoscape traverse run1 --graph 1203 88 4411 -o run1/graph_path
+  cryoscape traverse run1 --kmeans-anchors 5 -o run1/km_path --skip-maps
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cryoscape.cli.common import add_seed_arg, add_threads_arg
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="output folder of cryoscape train")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--pc", type=int, metavar="K", help="along principal component K (1-based)")
+    g.add_argument("--line", type=int, nargs=2, metavar=("I", "J"), help="straight line between particles I and J")
+    g.add_argument("--graph", type=int, nargs="+", metavar="ANCHOR", help="graph path through these particles")
+    g.add_argument("--kmeans-anchors", type=int, metavar="K", help="graph path through K k-means centres")
+    p.add_argument("-o", "--outdir", metavar="DIR", required=True, help="output folder")
+    p.add_argument("-n", type=int, default=10, help="points on a --pc or --line path (default: 10)")
+    p.add_argument("--epoch", type=int, help="use z.N.npy and weights.N.pt (default: the last)")
+    p.add_argument("--avg-neighbors", type=float, default=5.0, help="graph: mean links per particle (default: 5)")
+    p.add_argument("--max-neighbors", type=int, default=10, help="graph: most links per particle (default: 10)")
+    p.add_argument("--skip-maps", action="store_true", help="write the path only")
+    p.add_argument("--device", help="torch device for maps (default: cuda if available, else cpu)")
+    add_seed_arg(p)
+    add_threads_arg(p)
+
+
+def path_codes(args: argparse.Namespace, z):
+    """``(codes (M, zdim), particle indices (M,) or None)`` for the chosen kind of path."""
+    import numpy as np
+
+    from cryoscape.analysis import latent, traverse
+    from cryoscape.errors import InputError
+
+    if args.pc is not None:
+        return latent.pc_traversal(latent.pca(z), args.pc, args.n), None
+    if args.line is not None:
+        i, j = args.line
+        for a in (i, j):
+            if not 0 <= a < len(z):
+                raise InputError(f"particle {a} does not exist (0..{len(z) - 1})", args.run)
+        return traverse.line(z[i], z[j], args.n), None
+    if args.kmeans_anchors is not None:
+        cl = latent.kmeans(z, args.kmeans_anchors, args.seed)
+        pc1 = latent.pca(z, 1).coords[cl.centers_ind, 0]
+        anchors = cl.centers_ind[np.argsort(pc1)]
+    else:
+        anchors = args.graph
+    if args.max_neighbors < 1:
+        raise InputError(f"--max-neighbors must be >= 1, got {args.max_neighbors}")
+    path = traverse.graph_traversal(z, anchors, args.avg_neighbors, args.max_neighbors)
+    print(f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(map(int, anchors))}; "
+          f"{len(path.indices)} particles on the path", file=sys.stderr)
+    return path.z, path.indices
+
+
+def main(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cryoscape.analysis.latent import read_run_latents
+    from cryoscape.cli.analyze import open_maps, write_maps
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run_dir, outdir = Path(args.run), Path(args.outdir)
+    lat = read_run_latents(run_dir, args.epoch)
+    codes, ind = path_codes(args, lat.z)
+    outdir.mkdir(parents=True, exist_ok=True)
+    np.savetxt(outdir / "z.path.txt", codes, fmt="%.6f")
+    if ind is not None:
+        np.savetxt(outdir / "path_ind.txt", ind, fmt="%d")
+    msg = f"{len(codes)} codes in {outdir / 'z.path.txt'}"
+    if not args.skip_maps and lat.kind == "cryoscape":
+        run = open_maps(run_dir, args.epoch, args.device)
+        if run is not None:
+            paths = write_maps(run, codes, outdir)
+            msg += f", {len(paths)} maps vol_0000.mrc ... in {outdir}"
+    print(f"cryoscape traverse: wrote {msg}", file=sys.stderr)
+    return 0

@@ -1,0 +1,133 @@
+"""Training configuration as data, round-tripped to ``OUTDIR/config.yaml``.
+
+``config.yaml`` has three keys: ``model`` (:class:`~cryoscape.model.config.ModelConfig`),
+``data`` (:class:`DataConfig`) and ``train`` (:class:`TrainConfig`). It is enough to rebuild the
+model and to rescale its maps (``data.psize_A``, ``data.norm``) without the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from cryoscape.errors import InputError
+from cryoscape.model.config import ModelConfig
+
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which particles, how they were read, and the normalisation the model's units refer to.
+
+    ``norm = (mean, std)``: the Fourier data the model fits are ``fft2c(image) / std`` (mean is
+    0), so a map from the model times ``std`` is in the images' density units.
+    """
+
+    particles: str
+    D: int
+    psize_A: float
+    n_particles: int
+    norm: tuple[float, float] = (0.0, 1.0)
+    datadir: str | None = None
+    poses: str | None = None
+    ctf: str | None = None
+    ind: str | None = None
+    box: int | None = None
+    apix: float | None = None
+    uninvert_data: bool = False
+    use_ctf: bool = True
+
+    @property
+    def sign(self) -> float:
+        """Multiplier applied to the images before anything else."""
+        return -1.0 if self.uninvert_data else 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. ``beta=None`` means ``1/zdim``; ``device='auto'`` picks CUDA if present."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    beta: float | None = None
+    seed: int = 0
+    amp: bool = False
+    checkpoint_every: int = 1
+    lazy: bool = False
+    num_workers: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    load: str | None = None
+
+    def beta_for(self, zdim: int) -> float:
+        return self.beta if self.beta is not None else (1.0 / zdim if zdim > 0 else 0.0)
+
+
+#: Settings that change what a resumed run computes; others (epochs, device, workers...) may differ.
+RESUME_KEYS = {
+    "model": None,  # all of them
+    "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
+    "train": ("batch_size", "lr", "beta", "seed", "load"),
+}
+
+
+def config_dict(model: ModelConfig, data: DataConfig, train: TrainConfig) -> dict:
+    """The ``config.yaml`` content as plain YAML-friendly types."""
+    d = asdict(data)
+    d["norm"] = [float(x) for x in data.norm]
+    return {"model": model.to_dict(), "data": d, "train": asdict(train)}
+
+
+def _build(cls: type, d: dict, path: Path):
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise InputError(f"unknown {cls.__name__} keys {sorted(unknown)}", path)
+    return cls(**d)
+
+
+def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+    """Read ``config.yaml`` (a file or the folder holding it)."""
+    import yaml
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    if not path.is_file():
+        raise InputError("config not found", path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+        data = dict(raw["data"])
+        data["norm"] = tuple(float(x) for x in data.get("norm", (0.0, 1.0)))
+        return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),
+                _build(TrainConfig, dict(raw["train"]), path))
+    except InputError:
+        raise
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+        raise InputError(f"not a cryoscape training config: {e}", path) from None
+
+
+def save_config(outdir: str | os.PathLike, model: ModelConfig, data: DataConfig, train: TrainConfig) -> Path:
+    """Write ``OUTDIR/config.yaml`` atomically; returns its path."""
+    import yaml
+
+    from cryoscape.io.write import atomic_write_bytes
+
+    path = Path(outdir) / CONFIG_NAME
+    text = yaml.safe_dump(config_dict(model, data, train), sort_keys=False)
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def resume_differences(old: dict, new: dict) -> list[str]:
+    """``"section.key: old -> new"`` for every :data:`RESUME_KEYS` setting that differs."""
+    diffs = []
+    for section, keys in RESUME_KEYS.items():
+        a, b = old.get(section, {}), new.get(section, {})
+        for k in keys if keys is not None else sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                diffs.append(f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    return diffs
