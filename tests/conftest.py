@@ -15,3 +15,15 @@ def fixtures_dir() -> Path:
     if not (FIXTURES / "README.md").exists():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run with one torch thread: tiny models on a shared 2-core machine run orders of
+    magnitude slower with two threads competing with other processes."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -77,3 +77,18 @@ def test_convert_errors(fixtures_dir, tmp_path, capsys):
     assert "nothing to write" in capsys.readouterr().err
     assert cli(["convert", str(fixtures_dir / "relion31.star"), "-o", str(tmp_path / "x.txt")]) == 2
     assert not (tmp_path / "p.pkl").exists()
+
+
+def test_info_reads_every_fixture_file(fixtures_dir, capsys):
+    """Every file other tools wrote (stacks, maps, stars, cs, cryoDRGN pickles) is described."""
+    from cryoscape.cli.main import main
+
+    files = sorted(p for p in fixtures_dir.iterdir() if p.suffix != ".md")
+    assert len(files) >= 17
+    expect = {".pkl": "cryoDRGN", ".star": "RELION star", ".cs": "cryoSPARC", ".mrcs": "MRC stack",
+              ".txt": "list of MRC stacks"}
+    for f in files:
+        assert main(["info", str(f)]) == 0, f
+        out = capsys.readouterr().out
+        kind = "MRC volume" if f.name == "hand-vol.mrc" else expect.get(f.suffix, "MRC stack")
+        assert kind in out, (f.name, out)

@@ -14,7 +14,6 @@ import pickle
 
 import mrcfile
 import numpy as np
-import pytest
 
 from cryoscape.recon.backproject import BackprojectConfig, PosedStack, backproject
 

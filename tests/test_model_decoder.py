@@ -9,13 +9,6 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.decoder import FourierDecoder, canonicalize
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # two torch threads on a shared 2-core machine are orders of magnitude slower for tiny nets
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _points_with_ties(B: int = 2, N: int = 200) -> torch.Tensor:

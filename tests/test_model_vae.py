@@ -20,13 +20,6 @@ from cryoscape.model.encoder import pixel_mask
 from cryoscape.model.vae import ReconModel, VolumeMaker
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # two torch threads on a shared 2-core machine are orders of magnitude slower for tiny nets
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _model(D: int = 16, zdim: int = 2, **kw) -> ReconModel:

@@ -17,12 +17,6 @@ from cryoscape.model.vae import ReconModel
 PSIZE_A, STD = 2.5, 3.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _make_run(path, zdim: int = 2, D: int = 16, epochs=(None,)) -> ReconModel:

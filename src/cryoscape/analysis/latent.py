@@ -7,6 +7,7 @@ seeded, so the same run and seed give the same clusters in ``analyze`` and ``sel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -160,7 +161,7 @@ class RunLatents:
 
     z: np.ndarray
     epoch: int | None
-    path: "Path"
+    path: Path
     kind: str  # "cryoscape" (z*.npy, maps possible) or "cryodrgn" (z*.pkl, latents only)
 
 

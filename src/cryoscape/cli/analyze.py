@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg
+from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -107,10 +107,7 @@ def main(args: argparse.Namespace) -> int:
     for name in ("ksample", "pc", "n_per_pc", "gt_sample"):
         if getattr(args, name) < (0 if name == "pc" else 1):
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    setup_torch(args.threads)
     run_dir = Path(args.run)
     lat = read_run_latents(run_dir, args.epoch)
     label = "" if lat.epoch is None else f".{lat.epoch}"

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg
+from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -84,15 +84,12 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     _check_args(args)
     import numpy as np
-    import torch
     from tqdm import tqdm
 
     from cryoscape.io.load import load_particles
     from cryoscape.recon.backproject import BackprojectConfig, posed_stack, reconstruct_halves, split_halves
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = setup_torch(args.threads, args.device)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="require")
     for msg in pset.extra.get("warnings", []):

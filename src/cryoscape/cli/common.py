@@ -23,3 +23,12 @@ def add_seed_arg(p: argparse.ArgumentParser) -> None:
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+
+
+def setup_torch(threads: int | None, device: str | None = None) -> str:
+    """Apply ``--threads`` and resolve ``--device`` (default: cuda when available, else cpu)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -3,7 +3,8 @@
 Prints the file format and version, particle count, box and pixel size per optics group, whether
 poses, shifts and CTF are present with their ranges, which image stacks were found, and a
 WARNING line for anything that looks wrong (missing stacks, pixel size mismatches, duplicate
-particles, zero defocus, shifts beyond a quarter box, NaN in the metadata).
+particles, zero defocus, shifts beyond a quarter box, NaN in the metadata). Also describes a
+map (.mrc volume: box, voxel size, density range) and cryoDRGN pose, CTF and index pickles.
 """
 
 from __future__ import annotations
@@ -104,8 +105,18 @@ def _checks(pset) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cryoscape.cli.describe import describe_pickle, describe_volume, looks_like_volume
     from cryoscape.io.load import load_particles
 
+    path = Path(args.particles)
+    if path.suffix.lower() == ".pkl":
+        print("\n".join(describe_pickle(path)))
+        return 0
+    if path.is_file() and looks_like_volume(path):
+        print("\n".join(describe_volume(path)))
+        return 0
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="optional",
                           need_box=False)

@@ -22,6 +22,9 @@ COMMANDS = {
     "train": "train",
     "volumes": "volumes",
     "fsc": "fsc",
+    "analyze": "analyze",
+    "traverse": "traverse",
+    "select": "select",
     "demo": "demo",
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg
+from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -84,12 +84,9 @@ def main(args: argparse.Namespace) -> int:
     import json
     import time
 
-    import torch
-
     from cryoscape.sim.simulate import simulate_dataset
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    setup_torch(args.threads)
     cfg = config_from_args(args)
     t0 = time.time()
     star = simulate_dataset(cfg, args.outdir)

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg
+from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -75,8 +75,6 @@ def _abs(p: str | None) -> str | None:
 
 def main(args: argparse.Namespace) -> int:
     _check_args(args)
-    import torch
-
     from cryoscape.data.dataset import estimate_data_norm, particle_data
     from cryoscape.io.load import load_particles
     from cryoscape.model.config import ModelConfig
@@ -84,8 +82,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.train.loop import train
     from cryoscape.train.outdir import previous_config
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    setup_torch(args.threads)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="require")
     for w in pset.extra.get("warnings", []):

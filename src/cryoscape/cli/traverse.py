@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg
+from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -77,10 +77,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.cli.analyze import open_maps, write_maps
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    setup_torch(args.threads)
     run_dir, outdir = Path(args.run), Path(args.outdir)
     lat = read_run_latents(run_dir, args.epoch)
     codes, ind = path_codes(args, lat.z)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_threads_arg
+from cryoscape.cli.common import add_threads_arg, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -37,14 +37,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import time
 
-    import torch
-
     from cryoscape.analysis.volumes import generate_volumes, load_run, read_latents, write_volumes
     from cryoscape.errors import InputError
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = setup_torch(args.threads, args.device)
     run = load_run(args.outdir, args.epoch, device)
     D = run.model.cfg.D
     if args.downsample is not None and (args.downsample % 2 or not 2 <= args.downsample <= D):
