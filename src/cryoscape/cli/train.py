@@ -45,7 +45,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lazy", action="store_true",
                    help="stream images from disk (default: in memory when they fit in half the free RAM)")
     g.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for --lazy (default: 0)")
-    g.add_argument("--amp", action="store_true", help="mixed precision (bf16/fp16 autocast)")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed precision, bf16 (fp16 on older GPUs) autocast (default: on where the "
+                        "hardware computes it natively: CUDA GPUs and CPUs with AVX512-BF16/AMX; "
+                        "--no-amp for fp32 everywhere)")
     g.add_argument("--device", default="auto", help="torch device (default: cuda if available, else cpu)")
     g.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
                    help="write weights and z every K epochs (the last epoch always) (default: 1)")
@@ -79,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.load import load_particles
     from cryoscape.model.config import ModelConfig
     from cryoscape.train.config import DataConfig, TrainConfig
-    from cryoscape.train.loop import train
+    from cryoscape.train.loop import amp_supported, resolve_device, train
     from cryoscape.train.outdir import previous_config
 
     setup_torch(args.threads)
@@ -88,7 +91,9 @@ def main(args: argparse.Namespace) -> int:
     for w in pset.extra.get("warnings", []):
         print(f"cryoscape train: warning: {w}", file=sys.stderr)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                       seed=args.seed, amp=args.amp, checkpoint_every=args.checkpoint_every,
+                       seed=args.seed,
+                       amp=amp_supported(resolve_device(args.device)) if args.amp is None else args.amp,
+                       checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
                        threads=args.threads, load=_abs(args.load))
     data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
