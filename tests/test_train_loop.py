@@ -165,3 +165,18 @@ def test_input_errors(sim, tmp_path, capsys):
     assert cli(["train", str(tmp_path / "p.mrcs"), "-o", str(tmp_path / "o"), "--zdim", "2"]) == 2
     assert "training needs poses" in capsys.readouterr().err
     assert run(sim[0], tmp_path / "o2", "--batch-size", "0") == 2
+
+
+def test_rerun_removes_temp_files_of_a_killed_write(sim, tmp_path):
+    """A kill during a checkpoint write leaves a temp file (never a partial checkpoint); re-running
+    the command cleans it up and leaves other files alone."""
+    star, _ = sim
+    out = tmp_path / "run"
+    assert run(star, out, epochs=1) == 0
+    debris = [out / ".weights.pt.4242.tmp", out / ".z.0.npy.abc123.tmp"]
+    for p in debris:
+        p.write_bytes(b"partial")
+    (out / "notes.txt").write_text("mine")
+    assert run(star, out, epochs=2) == 0
+    assert not any(p.exists() for p in debris)
+    assert (out / "notes.txt").read_text() == "mine"

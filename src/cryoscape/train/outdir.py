@@ -18,6 +18,8 @@ from cryoscape.train.config import (CONFIG_NAME, DataConfig, TrainConfig, config
 
 #: Files a training run writes; ``--overwrite`` removes exactly these.
 OUTPUT_RE = re.compile(r"^(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)$")
+#: Temporary files of those (``.NAME.<random>.tmp``): a run killed mid-write leaves one behind.
+TEMP_RE = re.compile(r"^\.(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)\..+\.tmp$")
 
 
 def previous_config(outdir: str | Path) -> tuple[ModelConfig, DataConfig, TrainConfig] | None:
@@ -39,6 +41,9 @@ def prepare_outdir(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, t
     if outdir.exists() and not outdir.is_dir():
         raise InputError("output exists and is not a folder", outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    for p in outdir.iterdir():  # debris of a run killed while writing; the real files are intact
+        if TEMP_RE.match(p.name) and p.is_file():
+            p.unlink()
     if overwrite:
         clear_outputs(outdir)
     ckpt = None
