@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cryoscape.analysis.latent import read_run_latents
-    from cryoscape.cli.analyze import open_maps, write_maps
+    from cryoscape.analysis.pipeline import open_maps, write_maps
 
     setup_torch(args.threads)
     run_dir, outdir = Path(args.run), Path(args.outdir)

@@ -1,0 +1,222 @@
+"""The steps of ``cryoscape analyze``: latent analysis, maps, per-image FSC, plots, report.
+
+The command only parses arguments into an :class:`AnalyzeConfig` and calls :func:`run_analysis`;
+``cryoscape traverse`` reuses :func:`open_maps` and :func:`write_maps`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """What to compute (see ``cryoscape analyze --help``); ``command`` is shown in the report."""
+
+    epoch: int | None = None
+    ksample: int = 20
+    pc: int = 2
+    n_per_pc: int = 10
+    gmm: bool = False
+    skip_umap: bool = False
+    skip_maps: bool = False
+    gt: str | None = None
+    gt_sample: int = 128
+    device: str | None = None
+    seed: int = 0
+    command: str = ""
+
+
+def say(msg: str) -> None:
+    print(f"cryoscape analyze: {msg}", file=sys.stderr, flush=True)
+
+
+def save_clusters(cl, outdir: Path) -> None:
+    """``labels.pkl`` (cryoDRGN's format), ``centers.txt`` codes and ``centers_ind.txt``."""
+    import numpy as np
+
+    from cryoscape.io.cryodrgn import save_pickle
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    save_pickle(cl.labels, outdir / "labels.pkl")
+    np.savetxt(outdir / "centers.txt", cl.centers, fmt="%.6f")
+    np.savetxt(outdir / "centers_ind.txt", cl.centers_ind, fmt="%d")
+
+
+def open_maps(run_dir: Path, epoch: int | None, device: str | None):
+    """The trained model for maps, or None (with a message) when the run cannot make them."""
+    import torch
+
+    from cryoscape.analysis.volumes import load_run
+
+    if not (run_dir / "config.yaml").is_file():
+        say("no cryoscape config.yaml in the run: skipping maps")
+        return None
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return load_run(run_dir, epoch, dev)
+
+
+def write_maps(run, z, voldir: Path, keep: list | None = None) -> list[Path]:
+    """Maps at codes ``z: (M, zdim)`` as ``voldir/vol_0000.mrc``...; small copies go to ``keep``."""
+    from cryoscape.analysis.report import shrink
+    from cryoscape.analysis.volumes import generate_volumes, write_volumes
+
+    def tee(vols):
+        for v in vols:
+            if keep is not None:
+                keep.append(shrink(v, 64))
+            yield v
+
+    psize = run.psize_A or 1.0
+    return write_volumes(tee(generate_volumes(run.model, z, scale=run.norm_std)), voldir, psize)
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    """Rows of ``log.csv`` as floats (``epoch`` int); [] when absent or unreadable."""
+    import csv
+
+    path = run_dir / "log.csv"
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as f:
+            return [{k: (int(float(v)) if k == "epoch" else float(v)) for k, v in r.items()}
+                    for r in csv.DictReader(f)]
+    except (ValueError, TypeError):
+        say(f"warning: cannot read {path}; no loss plot")
+        return []
+
+
+def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
+    """PCA, 2D embedding, clusterings and PC traversal codes; all written to ``outdir``."""
+    import numpy as np
+
+    from cryoscape.analysis import latent
+
+    pc = latent.pca(z)
+    np.save(outdir / "z_pca.npy", pc.coords)
+    if not cfg.skip_umap and not latent.umap_available():
+        say(latent.UMAP_MISSING)
+    elif not cfg.skip_umap:
+        say("UMAP embedding (may take a few minutes for many particles)")
+    emb, emb_name = latent.embed_2d(z, pc, cfg.seed, use_umap=not cfg.skip_umap)
+    if emb_name == "UMAP":
+        np.save(outdir / "umap.npy", emb)
+    k = min(cfg.ksample, len(z))
+    say(f"k-means, k = {k}")
+    clusters = {f"kmeans{k}": latent.kmeans(z, k, cfg.seed)}
+    if cfg.gmm:
+        say(f"Gaussian mixture, k = {k}")
+        clusters[f"gmm{k}"] = latent.gmm(z, k, cfg.seed)
+    for name, cl in clusters.items():
+        save_clusters(cl, outdir / name)
+    pcs = {}
+    for i in range(1, min(cfg.pc, pc.coords.shape[1]) + 1):
+        pcs[f"pc{i}"] = latent.pc_traversal(pc, i, cfg.n_per_pc)
+        (outdir / f"pc{i}").mkdir(exist_ok=True)
+        np.savetxt(outdir / f"pc{i}" / "z_values.txt", pcs[f"pc{i}"], fmt="%.6f")
+    return {"pca": pc, "embedding": (emb, emb_name), "clusters": clusters, "pcs": pcs}
+
+
+def map_steps(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path, res: dict) -> dict:
+    """Maps at every clustering's centres and along the PCs; per-image FSC with --gt."""
+    out: dict = {"centre_maps": [], "map_files": {}}
+    if cfg.skip_maps or lat.kind != "cryoscape":
+        if lat.kind != "cryoscape":
+            say("cryoDRGN run: latent analysis only (make maps with cryoDRGN's eval_vol)")
+        return out
+    run = open_maps(run_dir, lat.epoch if cfg.epoch is not None else None, cfg.device)
+    if run is None:
+        return out
+    if run.model.zdim != lat.z.shape[1]:
+        from cryoscape.errors import InputError
+
+        raise InputError(f"the model has zdim {run.model.zdim} but {lat.path.name} has {lat.z.shape[1]}", run_dir)
+    for i, (name, cl) in enumerate(res["clusters"].items()):
+        say(f"{len(cl.centers_ind)} maps at the {name} centres")
+        keep = out["centre_maps"] if i == 0 else None
+        out["map_files"][name] = write_maps(run, lat.z[cl.centers_ind], outdir / name, keep)
+    for name, zs in res["pcs"].items():
+        say(f"{len(zs)} maps along {name.upper()}")
+        write_maps(run, zs, outdir / name)
+    if cfg.gt:
+        out["perimage"] = gt_step(cfg, run, lat.z, run_dir, outdir)
+    return out
+
+
+def gt_step(cfg: AnalyzeConfig, run, z, run_dir: Path, outdir: Path):
+    """Per-image FSC against the simulation's ground-truth maps (written and returned)."""
+    from cryoscape.analysis.perimage import evaluate_run, save_perimage
+    from cryoscape.analysis.select import run_particles
+
+    say(f"per-image FSC against the ground truth in {cfg.gt} ({cfg.gt_sample} particles)")
+    res = evaluate_run(run, z, cfg.gt, run_particles(run_dir).run_ind, cfg.gt_sample, cfg.seed)
+    save_perimage(res, outdir)
+    s = res.summary()
+    say(f"per-image FSC: mean AUC {s['mean_auc']:.4f}, mean resolution at 0.5: {s['mean_res05_A']:.2f} Å")
+    return res
+
+
+def plot_steps(run_dir: Path, outdir: Path, res: dict, maps: dict) -> list[tuple[str, Path]]:
+    """The PNGs of the report (written to ``outdir``), as (caption, path)."""
+    from cryoscape.viz import curves, latent as vl
+
+    pc, (emb, emb_name) = res["pca"], res["embedding"]
+    name, cl = next(iter(res["clusters"].items()))
+    pc2 = _pc2(pc.coords)
+    figs = [(f"PCA of the latent codes, {name} centres numbered",
+             vl.plot_density(pc2, outdir / "z_pca.png", "PC", pc2[cl.centers_ind]))]
+    if emb_name == "UMAP":
+        figs.append((f"UMAP, {name} centres numbered",
+                     vl.plot_density(emb, outdir / "umap.png", "UMAP", emb[cl.centers_ind])))
+    figs.append(("explained variance", vl.plot_explained_variance(pc.explained_variance_ratio,
+                                                                 outdir / "explained_variance.png")))
+    figs.append(("PC histograms", vl.plot_pc_histograms(pc.coords, outdir / "pc_histograms.png")))
+    loss = curves.plot_losses(read_log(run_dir), outdir / "losses.png")
+    if loss is not None:
+        figs.append(("training losses per epoch", loss))
+    if "perimage" in maps:
+        r = maps["perimage"]
+        figs.append((f"per-image FSC vs ground truth (mean AUC {r.summary()['mean_auc']:.3f})",
+                     curves.plot_perimage_fsc(r.freqs, r.curves, r.psize_A, outdir / "perimage_fsc.png")))
+    return figs
+
+
+def _default_command(run_dir: Path, lat, outdir: Path) -> str:
+    epoch = "" if lat.epoch is None else f" --epoch {lat.epoch}"
+    return f"cryoscape analyze {run_dir}{epoch} -o {outdir}"
+
+
+def _pc2(coords):
+    import numpy as np
+
+    return coords[:, :2] if coords.shape[1] > 1 else np.column_stack([coords[:, 0], 0 * coords[:, 0]])
+
+
+def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
+    """Every step in order, then report.html."""
+    import numpy as np
+
+    from cryoscape.analysis.report import Report, write_report
+
+    res = latent_steps(cfg, lat.z, outdir)
+    maps = map_steps(cfg, run_dir, lat, outdir, res)
+    figs = plot_steps(run_dir, outdir, res, maps)
+    name, cl = next(iter(res["clusters"].items()))
+    files = maps["map_files"].get(name)
+    rep = Report(f"cryoscape analysis of {run_dir} ({lat.path.name})", figures=figs,
+                 table_header=["centre", "particle", "particles in cluster", "map", "code"],
+                 commands=[cfg.command or _default_command(run_dir, lat, outdir),
+                           f"cryoscape volumes {run_dir} --z {outdir / name / 'centers.txt'} -o MAPDIR",
+                           f"cryoscape select {run_dir} --labels {outdir / name / 'labels.pkl'} "
+                           f"--kmeans {len(cl.centers)} --clusters 0 -o SELDIR"])
+    rep.notes.append(f"{len(lat.z)} particles, zdim {lat.z.shape[1]}; explained variance of PC1: "
+                     f"{res['pca'].explained_variance_ratio[0]:.3f}")
+    counts = np.bincount(cl.labels, minlength=len(cl.centers))
+    for i, (c, ind) in enumerate(zip(cl.centers, cl.centers_ind)):
+        fname = f"{name}/{files[i].name}" if files else "-"
+        rep.table_rows.append([str(i), str(ind), str(counts[i]), fname, " ".join(f"{v:.3f}" for v in c)])
+    rep.maps = [(f"{name} centre {i}", v) for i, v in enumerate(maps["centre_maps"])]
+    write_report(rep, outdir / "report.html")
