@@ -23,25 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def peak_rss_wrapper(cmd: list[str], log: Path) -> tuple[float, float]:
-    """Run ``cmd`` in a fresh Python wrapper so its peak RSS is measured alone."""
-    code = ("import resource,subprocess,sys,time;t=time.perf_counter();"
-            "r=subprocess.run(sys.argv[1:]).returncode;"
-            "print('WALL',time.perf_counter()-t,'RSS',resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1e6);"
-            "sys.exit(r)")
-    with open(log, "w") as f:
-        proc = subprocess.run([sys.executable, "-c", code, *cmd], stdout=f, stderr=subprocess.STDOUT)
-    text = log.read_text()
-    if proc.returncode != 0:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{text[-2000:]}")
-    line = [ln for ln in text.splitlines() if ln.startswith("WALL")][-1].split()
-    return float(line[1]), float(line[3])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_measured  # noqa: E402
 
 
 def score(map_path: Path, truth: np.ndarray, psize: float) -> dict:
@@ -101,18 +88,18 @@ def main() -> None:
     # 3. both backprojections
     rows = []
     drgn_out = work / "drgn_bp"
-    wall, rss = peak_rss_wrapper([args.cryodrgn, "backproject_voxel", str(sim / "particles.mrcs"),
+    wall, rss = run_measured([args.cryodrgn, "backproject_voxel", str(sim / "particles.mrcs"),
                                   "--poses", str(drgn_poses), "--ctf", str(drgn_ctf), "-o", str(drgn_out)],
                                  work / "drgn_bp.log")
     rows.append(("cryoDRGN backproject_voxel", wall, rss, score(drgn_out / "backproject.mrc", truth, psize)))
     ours = work / "cs_bp" / "map.mrc"
     ours.parent.mkdir(exist_ok=True)
-    wall, rss = peak_rss_wrapper([*cryoscape, "backproject", str(sim / "particles.star"), "-o", str(ours),
+    wall, rss = run_measured([*cryoscape, "backproject", str(sim / "particles.star"), "-o", str(ours),
                                   "--threads", str(args.threads)], work / "cs_bp.log")
     rows.append(("cryoscape backproject", wall, rss, score(ours, truth, psize)))
 
     print(f"\n{args.n} particles, D={args.D}, {psize:.3f} Å/px, SNR {args.snr}; FSC vs the true map")
-    print(f"| tool | wall s | peak RSS GB | res @0.5 Å | res @0.143 Å | mean FSC | voxel Å |")
+    print("| tool | wall s | peak RSS GB | res @0.5 Å | res @0.143 Å | mean FSC | voxel Å |")
     print("|---|---|---|---|---|---|---|")
     for name, wall, rss, s in rows:
         print(f"| {name} | {wall:.1f} | {rss:.2f} | {s['res05_A']:.2f} | {s['res0143_A']:.2f} | "
