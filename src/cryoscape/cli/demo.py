@@ -90,6 +90,6 @@ cryoscape demo finished in {time.perf_counter() - t0:.0f} s. Results in {out}/:
   data/particles.star, .mrcs, .cs   simulated particles (ground truth: data/ground_truth.npz, data/gt_volumes/)
   backproject/consensus.mrc         consensus map, half-maps and gold-standard FSC
   train/                            trained model: z.npy (latent codes), weights.pt, log.csv, config.yaml
-  maps_pc1/vol_000..005.mrc         maps along latent PC1 (open them in ChimeraX as a series)
+  maps_pc1/vol_0000..0005.mrc       maps along latent PC1 (open them in ChimeraX as a series)
 {summary}""")
     return 0
