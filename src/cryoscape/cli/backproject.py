@@ -17,10 +17,9 @@ example:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, setup_torch
+from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, print_warnings, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -92,8 +91,7 @@ def main(args: argparse.Namespace) -> int:
     device = setup_torch(args.threads, args.device)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="require")
-    for msg in pset.extra.get("warnings", []):
-        print(f"cryoscape backproject: warning: {msg}", file=sys.stderr)
+    print_warnings("backproject", pset)
     if args.first is not None and args.first < pset.n:
         pset = pset.subset(np.arange(args.first))
     stack = posed_stack(pset, use_ctf=not args.no_ctf)

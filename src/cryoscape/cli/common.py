@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 
 
-def add_particle_args(p: argparse.ArgumentParser, *, positional: bool = True) -> None:
-    """PARTICLES input plus the options that say how to read it."""
+def add_particle_args(p: argparse.ArgumentParser, *, positional: bool = True, metadata: bool = True) -> None:
+    """PARTICLES input plus the options that say how to read it.
+
+    ``metadata=False`` leaves out the pose/CTF/index overrides and ``-D/--box`` (for commands
+    that only read images, like downsample, whose ``-D`` is the new box).
+    """
     if positional:
         p.add_argument("particles", help="particles: RELION .star, cryoSPARC .cs, .mrcs/.mrc stack or .txt list")
     p.add_argument("--datadir", help="folder to resolve relative image paths against (default: the star/cs folder)")
-    p.add_argument("--poses", help="cryoDRGN pose pickle (rot N×3×3, trans N×2) overriding poses in PARTICLES")
-    p.add_argument("--ctf", help="cryoDRGN CTF pickle (N×9) overriding CTF in PARTICLES")
-    p.add_argument("--ind", help="index selection (.pkl or .npy of particle indices) to use a subset")
-    p.add_argument("-D", "--box", type=int, help="box size of the refinement, where the file lacks it")
+    if metadata:
+        p.add_argument("--poses", help="cryoDRGN pose pickle (rot N×3×3, trans N×2) overriding poses in PARTICLES")
+        p.add_argument("--ctf", help="cryoDRGN CTF pickle (N×9) overriding CTF in PARTICLES")
+        p.add_argument("--ind", help="index selection (.pkl or .npy of particle indices) to use a subset")
+        p.add_argument("-D", "--box", type=int, help="box size of the refinement, where the file lacks it")
     p.add_argument("--apix", type=float, help="pixel size in Å, where the file lacks it or it is wrong")
 
 
@@ -32,3 +37,11 @@ def setup_torch(threads: int | None, device: str | None = None) -> str:
     if threads:
         torch.set_num_threads(threads)
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def print_warnings(command: str, pset) -> None:
+    """The loader's warnings (missing stacks, pixel-size mismatch...) on stderr, one line each."""
+    import sys
+
+    for msg in pset.extra.get("warnings", []):
+        print(f"cryoscape {command}: warning: {msg}", file=sys.stderr)

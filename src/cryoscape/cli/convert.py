@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args
+from cryoscape.cli.common import add_particle_args, print_warnings
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -54,8 +54,7 @@ def main(args: argparse.Namespace) -> int:
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="optional",
                           need_box=need_box)
-    for w in pset.extra.get("warnings", []):
-        print(f"warning: {w}")
+    print_warnings("convert", pset)
     if args.poses_pkl and pset.rotations is None:
         if pset.source_format == "cs":
             raise InputError(f"no 3D alignments (alignments3D/pose) in {pset.source}; use a refinement "

@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cryoscape.cli.common import add_particle_args, print_warnings
+
 METADATA_SUFFIXES = (".star", ".cs")
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    # -D means the new box here, so the shared particle options (whose -D is the input box)
-    # cannot be reused as a whole; these mirror their help.
-    p.add_argument("particles", help="particles: RELION .star, cryoSPARC .cs, .mrcs/.mrc stack or .txt list")
+    add_particle_args(p, metadata=False)  # no input -D/--box: here -D is the new box
     p.add_argument("-D", "--box", type=int, required=True, help="new box size in px (even, at most the input box)")
     p.add_argument("-o", "--out", required=True, help="output image stack (.mrcs)")
-    p.add_argument("--datadir", help="folder to resolve relative image paths against (default: the star/cs folder)")
-    p.add_argument("--apix", type=float, help="input pixel size in Å, where the file lacks it or it is wrong")
     p.add_argument("--chunk", type=int, help="images per chunk (default: up to 1000, fewer so a chunk stays ~32 MB)")
     p.add_argument("--out-star", help="output .star (default: OUT with .star suffix; star input only)")
     p.add_argument("--out-cs", help="output .cs (default: OUT with .cs suffix; cs input only)")
@@ -62,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
         if images is None:  # readers record why (missing stacks, no image column)
             why = "; ".join(pset.extra.get("warnings", [])) or "no particle images referenced"
             raise InputError(why, src)
+        print_warnings("downsample", pset)
         # the stack header holds one pixel size; per-particle sizes go to the metadata
         psize_A = float(pset.psize_A[0]) if len(np.unique(pset.psize_A)) == 1 else None
     else:

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, setup_torch
+from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, print_warnings, setup_torch
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -88,8 +88,7 @@ def main(args: argparse.Namespace) -> int:
     setup_torch(args.threads)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="require")
-    for w in pset.extra.get("warnings", []):
-        print(f"cryoscape train: warning: {w}", file=sys.stderr)
+    print_warnings("train", pset)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
                        seed=args.seed,
                        amp=amp_supported(resolve_device(args.device)) if args.amp is None else args.amp,
