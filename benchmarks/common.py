@@ -28,18 +28,8 @@ def run_measured(cmd: list[str], log: Path) -> tuple[float, float]:
 
 
 def latent_quality(z: np.ndarray, gt: dict) -> dict[str, float]:
-    """|Spearman| of latent PC1 vs the true coordinate ``t``; ARI of k-means vs the true ``state``."""
-    from scipy.stats import spearmanr
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import adjusted_rand_score
+    """The ground-truth scores of :func:`cryoscape.analysis.latent.truth_scores` for a simulation's
+    ``ground_truth.npz`` contents."""
+    from cryoscape.analysis.latent import truth_scores
 
-    out = {}
-    if "t" in gt and len(np.unique(gt["t"])) > 2:
-        pc1 = PCA(1).fit_transform(z)[:, 0]
-        out["spearman_pc1"] = float(abs(spearmanr(pc1, gt["t"]).statistic))
-    if "state" in gt and len(np.unique(gt["state"])) > 1:
-        k = len(np.unique(gt["state"]))
-        labels = KMeans(k, n_init=10, random_state=0).fit_predict(z)
-        out["ari_kmeans"] = float(adjusted_rand_score(gt["state"], labels))
-    return out
+    return truth_scores(z, t=gt.get("t"), state=gt.get("state"))

@@ -88,3 +88,17 @@ def test_read_run_latents_cryoscape_and_cryodrgn(tmp_path):
             pickle.dump(z + e, f)
     r = latent.read_run_latents(drgn)
     assert r.kind == "cryodrgn" and r.epoch == 9 and np.array_equal(r.z, z + 9)
+
+
+def test_truth_scores_against_known_ground_truth():
+    from cryoscape.analysis.latent import truth_scores
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 1, 500)
+    z = np.column_stack([3 * t, 0.01 * rng.standard_normal(500)])  # z encodes t along one axis
+    assert truth_scores(z, t=t)["spearman_pc1"] == pytest.approx(1.0, abs=1e-3)
+    assert truth_scores(rng.standard_normal((500, 2)), t=t)["spearman_pc1"] < 0.2
+    state = rng.integers(0, 2, 500)
+    zs = np.column_stack([5.0 * state, np.zeros(500)]) + 0.1 * rng.standard_normal((500, 2))
+    assert truth_scores(zs, state=state) == {"ari_kmeans": pytest.approx(1.0)}
+    assert truth_scores(zs, t=np.zeros(500), state=np.zeros(500)) == {}  # nothing varies: no score

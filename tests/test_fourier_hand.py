@@ -18,20 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from cryoscape.fourier.fft import fft2c, ifft2c
+from cryoscape.data.downsample import fourier_crop
 from cryoscape.fourier.project import Projector
 from test_fourier_project import real_space_project
 
 D_SMALL = 32
 MIRROR = torch.diag(torch.tensor([1.0, 1.0, -1.0]))
-
-
-def _fourier_crop(images: torch.Tensor, d: int) -> torch.Tensor:
-    """``(N, D, D)`` -> ``(N, d, d)`` by cropping the centred transform; pixel values keep their scale."""
-    D = images.shape[-1]
-    a = D // 2 - d // 2
-    f = fft2c(images.double())[:, a:a + d, a:a + d]
-    return (ifft2c(f).real * (d / D) ** 2).float()
 
 
 def _reconstruct(images: torch.Tensor, rot: torch.Tensor, steps: int = 40) -> torch.Tensor:
@@ -72,7 +64,7 @@ def hand(fixtures_dir) -> tuple[torch.Tensor, torch.Tensor]:
         rot = torch.tensor(np.asarray(pickle.load(f)), dtype=torch.float32)
     assert images.shape == (100, 64, 64) and rot.shape == (100, 3, 3)
     assert torch.allclose(rot @ rot.transpose(1, 2), torch.eye(3).expand(100, 3, 3), atol=1e-5)
-    return _fourier_crop(images, D_SMALL), rot
+    return torch.from_numpy(fourier_crop(images.numpy(), D_SMALL)), rot
 
 
 @pytest.fixture(scope="module")

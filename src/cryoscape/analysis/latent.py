@@ -206,3 +206,22 @@ def _load_z(path) -> np.ndarray:
     from cryoscape.io.cryodrgn import load_pickle
 
     return np.asarray(load_pickle(path))
+
+
+def truth_scores(z: np.ndarray, t: np.ndarray | None = None, state: np.ndarray | None = None) -> dict[str, float]:
+    """Latent codes scored against a simulation's ground truth (the cryoDRGN paper's metrics).
+
+    ``spearman_pc1``: |Spearman| between PC1 of ``z`` and the continuous coordinate ``t``;
+    ``ari_kmeans``: adjusted Rand index of k-means (k = number of true states) against ``state``.
+    Each is computed only when its ground truth varies.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import adjusted_rand_score
+
+    out = {}
+    if t is not None and len(np.unique(t)) > 2:
+        out["spearman_pc1"] = float(abs(spearmanr(pca(z, 1).coords[:, 0], t).statistic))
+    if state is not None and len(np.unique(state)) > 1:
+        labels = kmeans(z, len(np.unique(state)), seed=0).labels
+        out["ari_kmeans"] = float(adjusted_rand_score(state, labels))
+    return out

@@ -47,15 +47,13 @@ def save_clusters(cl, outdir: Path) -> None:
 
 def open_maps(run_dir: Path, epoch: int | None, device: str | None):
     """The trained model for maps, or None (with a message) when the run cannot make them."""
-    import torch
-
     from cryoscape.analysis.volumes import load_run
+    from cryoscape.device import resolve_device
 
     if not (run_dir / "config.yaml").is_file():
         say("no cryoscape config.yaml in the run: skipping maps")
         return None
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return load_run(run_dir, epoch, dev)
+    return load_run(run_dir, epoch, str(resolve_device(device)))
 
 
 def write_maps(run, z, voldir: Path, keep: list | None = None) -> list[Path]:

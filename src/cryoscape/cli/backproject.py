@@ -113,9 +113,9 @@ def _write_outputs(rec, paths: dict[str, Path]) -> None:
 
     for key in ("full", "half1", "half2"):
         write_volume(paths[key], getattr(rec, key), rec.psize_A)
-    freqs, unmasked = fsc(rec.half1, rec.half2)
+    freqs = rec.fsc_freqs
     _, masked = fsc(rec.half1, rec.half2, auto_mask(rec.full, rec.psize_A))
-    curves = {"unmasked": unmasked, "auto_mask": masked}
+    curves = {"unmasked": rec.fsc_half, "auto_mask": masked}
     save_fsc_txt(paths["txt"], freqs, curves, rec.psize_A)
     plot_fsc(paths["png"], freqs, curves, rec.psize_A)
     print(f"wrote {paths['full']}, {paths['half1'].name}, {paths['half2'].name}, "

@@ -34,9 +34,11 @@ def setup_torch(threads: int | None, device: str | None = None) -> str:
     """Apply ``--threads`` and resolve ``--device`` (default: cuda when available, else cpu)."""
     import torch
 
+    from cryoscape.device import resolve_device
+
     if threads:
         torch.set_num_threads(threads)
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return str(resolve_device(device))
 
 
 def print_warnings(command: str, pset) -> None:

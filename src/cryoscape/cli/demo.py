@@ -41,36 +41,10 @@ def _run(argv: list[str]) -> None:
         raise InputError(f"step 'cryoscape {argv[0]}' failed (exit {rc})")
 
 
-def _pc1_codes(z_path: Path, n_maps: int) -> tuple["object", "object"]:
-    """Codes at ``n_maps`` evenly spaced points along PC1 (5th-95th percentile), and PC1 of every particle."""
-    import numpy as np
-    from sklearn.decomposition import PCA
-
-    z = np.load(z_path)
-    pca = PCA(n_components=min(2, z.shape[1])).fit(z)
-    pc = pca.transform(z)
-    steps = np.zeros((n_maps, pca.n_components_))
-    steps[:, 0] = np.linspace(*np.percentile(pc[:, 0], [5, 95]), n_maps)
-    return pca.inverse_transform(steps), pc[:, 0]
-
-
-def _score(kind: str, z_path: Path, pc1, gt_path: Path) -> str:
-    """One line comparing the latent space with the simulation's ground truth."""
-    import numpy as np
-    from scipy.stats import spearmanr
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_rand_score
-
-    gt = np.load(gt_path)
-    if kind == "continuous":
-        rho = abs(spearmanr(pc1, gt["t"]).statistic)
-        return f"|Spearman| between latent PC1 and the true hinge coordinate: {rho:.3f}"
-    labels = KMeans(2, n_init=10, random_state=0).fit_predict(np.load(z_path))
-    return f"adjusted Rand index of k-means (k=2) on z vs the true states: {adjusted_rand_score(gt['state'], labels):.3f}"
-
-
 def main(args: argparse.Namespace) -> int:
     import numpy as np
+
+    from cryoscape.analysis.latent import pc_traversal, pca, truth_scores
 
     out = Path(args.outdir)
     data, train = out / "data", out / "train"
@@ -81,10 +55,16 @@ def main(args: argparse.Namespace) -> int:
     _run(["backproject", str(data / "particles.star"), "-o", str(out / "backproject" / "consensus.mrc")])
     _run(["train", str(data / "particles.star"), "-o", str(train), "--zdim", str(args.zdim),
           "-n", str(args.epochs), "--seed", str(args.seed)])
-    codes, pc1 = _pc1_codes(train / "z.npy", n_maps=6)
-    np.savetxt(out / "pc1_codes.txt", codes)
+    z = np.load(train / "z.npy")
+    np.savetxt(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
     _run(["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")])
-    summary = _score(args.kind, train / "z.npy", pc1, data / "ground_truth.npz")
+    gt = np.load(data / "ground_truth.npz")
+    if args.kind == "continuous":
+        score = truth_scores(z, t=gt["t"])["spearman_pc1"]
+        summary = f"|Spearman| between latent PC1 and the true hinge coordinate: {score:.3f}"
+    else:
+        score = truth_scores(z, state=gt["state"])["ari_kmeans"]
+        summary = f"adjusted Rand index of k-means (k=2) on z vs the true states: {score:.3f}"
     print(f"""
 cryoscape demo finished in {time.perf_counter() - t0:.0f} s. Results in {out}/:
   data/particles.star, .mrcs, .cs   simulated particles (ground truth: data/ground_truth.npz, data/gt_volumes/)

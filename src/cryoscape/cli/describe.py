@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _range(x: np.ndarray) -> str:
+def value_range(x: np.ndarray) -> str:
+    """``min / median / max`` of ``x``, as info prints every range."""
     return f"{np.min(x):.6g} / {np.median(x):.6g} / {np.max(x):.6g}"
 
 
@@ -51,17 +52,17 @@ def describe_pickle(path: Path) -> list[str]:
         out += ["format: cryoDRGN pose pickle" + (" (rotations only)" if trans is None else " (rot, trans)"),
                 f"particles: {len(rot)}"]
         if trans is not None:
-            out.append(f"translations (fraction of box) x min / median / max: {_range(trans[:, 0])}")
-            out.append(f"translations (fraction of box) y min / median / max: {_range(trans[:, 1])}")
+            out.append(f"translations (fraction of box) x min / median / max: {value_range(trans[:, 0])}")
+            out.append(f"translations (fraction of box) y min / median / max: {value_range(trans[:, 1])}")
         return out
     if a is not None and a.ndim == 2 and a.shape[1] == len(CRYODRGN_CTF_COLUMNS):
         c = read_ctf(path)
         out += ["format: cryoDRGN CTF pickle (N x 9)", f"particles: {len(c)}",
-                f"box: {_range(c[:, 0])} px; pixel size {_range(c[:, 1])} Å",
-                f"defocus U min / median / max: {_range(c[:, 2])} Å",
-                f"defocus V min / median / max: {_range(c[:, 3])} Å",
-                f"voltage {_range(c[:, 5])} kV, Cs {_range(c[:, 6])} mm, amplitude contrast {_range(c[:, 7])}, "
-                f"phase shift {_range(c[:, 8])}°"]
+                f"box: {value_range(c[:, 0])} px; pixel size {value_range(c[:, 1])} Å",
+                f"defocus U min / median / max: {value_range(c[:, 2])} Å",
+                f"defocus V min / median / max: {value_range(c[:, 3])} Å",
+                f"voltage {value_range(c[:, 5])} kV, Cs {value_range(c[:, 6])} mm, amplitude contrast {value_range(c[:, 7])}, "
+                f"phase shift {value_range(c[:, 8])}°"]
         if np.any(c[:, 2] == 0):
             out.append(f"WARNING: {int(np.sum(c[:, 2] == 0))} particles have defocus 0")
         return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from cryoscape.cli.common import add_particle_args
+from cryoscape.cli.describe import value_range
 
 FORMATS = {"star": "RELION star", "cs": "cryoSPARC .cs", "mrcs": "MRC stack", "mrc": "MRC stack",
            "txt": "list of MRC stacks"}
@@ -19,12 +20,6 @@ FORMATS = {"star": "RELION star", "cs": "cryoSPARC .cs", "mrcs": "MRC stack", "m
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_particle_args(p)
-
-
-def _range(x) -> str:
-    import numpy as np
-
-    return f"{np.min(x):.6g} / {np.median(x):.6g} / {np.max(x):.6g}"
 
 
 def _lines(pset) -> list[str]:
@@ -40,14 +35,14 @@ def _lines(pset) -> list[str]:
     out.append(f"poses: {'yes' if pset.rotations is not None else 'no'}"
                + (f" (from {pset.extra['cs_alignments'].rstrip('/')})" if pset.extra.get("cs_alignments") else ""))
     if pset.shifts_A is not None and pset.n:
-        out.append(f"shifts (Å) x min/median/max: {_range(pset.shifts_A[:, 0])}; "
-                   f"y: {_range(pset.shifts_A[:, 1])}")
+        out.append(f"shifts (Å) x min/median/max: {value_range(pset.shifts_A[:, 0])}; "
+                   f"y: {value_range(pset.shifts_A[:, 1])}")
     else:
         out.append("shifts: no")
     c = pset.ctf
     if c is not None and pset.n:
-        out.append(f"CTF: yes; defocus U (Å) min/median/max: {_range(c.defocus_u_A)}; "
-                   f"V: {_range(c.defocus_v_A)}")
+        out.append(f"CTF: yes; defocus U (Å) min/median/max: {value_range(c.defocus_u_A)}; "
+                   f"V: {value_range(c.defocus_v_A)}")
         out.append(f"voltage: {', '.join(f'{v:g}' for v in np.unique(c.voltage_kV))} kV; "
                    f"Cs: {', '.join(f'{v:g}' for v in np.unique(c.cs_mm))} mm; "
                    f"amplitude contrast: {', '.join(f'{v:g}' for v in np.unique(c.amp_contrast))}")

@@ -82,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.load import load_particles
     from cryoscape.model.config import ModelConfig
     from cryoscape.train.config import DataConfig, TrainConfig
-    from cryoscape.train.loop import amp_supported, resolve_device, train
+    from cryoscape.device import resolve_device
+    from cryoscape.train.loop import amp_supported, train
     from cryoscape.train.outdir import previous_config
 
     setup_torch(args.threads)
@@ -118,7 +119,7 @@ def _to_device(data, device_name: str):
     """Move the per-particle tensors (not the images) to the training device."""
     import dataclasses
 
-    from cryoscape.train.loop import resolve_device
+    from cryoscape.device import resolve_device
 
     dev = resolve_device(device_name)
     mv = lambda t: None if t is None else t.to(dev)  # noqa: E731

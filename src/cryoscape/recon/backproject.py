@@ -14,10 +14,10 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
+from cryoscape.analysis.fsc import fsc
 from cryoscape.errors import InputError
 from cryoscape.fourier.ctf import compute_ctf
-from cryoscape.fourier.fft import fft2c, fft3c
-from cryoscape.fourier.lattice import shell_index
+from cryoscape.fourier.fft import fft2c
 from cryoscape.fourier.shift import translate
 from cryoscape.fourier.window import soft_circular_window
 from cryoscape.recon.insert import FourierAccumulator, half_lattice, ssnr_from_fsc
@@ -126,13 +126,16 @@ def split_halves(n: int, seed: int, random_subset: np.ndarray | None = None) -> 
 
 @dataclass
 class Reconstruction:
-    """Full map and half-maps, ``(D, D, D)`` float32 numpy [z, y, x], with the split used."""
+    """Full map and half-maps, ``(D, D, D)`` float32 numpy [z, y, x], with the split used and the
+    unmasked gold-standard FSC between the halves (``fsc_freqs`` in cycles/px, ``fsc_half``)."""
 
     full: np.ndarray
     half1: np.ndarray
     half2: np.ndarray
     which: np.ndarray
     psize_A: float
+    fsc_freqs: np.ndarray
+    fsc_half: np.ndarray
 
 
 def reconstruct_halves(stack: PosedStack, cfg: BackprojectConfig, which: np.ndarray,
@@ -140,24 +143,13 @@ def reconstruct_halves(stack: PosedStack, cfg: BackprojectConfig, which: np.ndar
     """Backproject each half separately; the full map is reconstructed from the summed grids."""
     accs = [FourierAccumulator(stack.box, cfg.device) for _ in range(2)]
     backproject_into(stack, accs, which, cfg, progress)
-    halves = [a.reconstruct(cfg.reg, gridding=cfg.gridding) for a in accs]
+    half1, half2 = (a.reconstruct(cfg.reg, gridding=cfg.gridding).cpu().numpy() for a in accs)
+    freqs, fsc_half = fsc(half1, half2)
     # the full map gets the Wiener filter whose SSNR the half-maps measure (gold standard)
-    ssnr = ssnr_from_fsc(shell_fsc(*halves)) if cfg.wiener else None
-    full = accs[0].add(accs[1]).reconstruct(cfg.reg, ssnr=ssnr, gridding=cfg.gridding)
-    vols = [v.cpu().numpy() for v in (full, *halves)]
-    return Reconstruction(full=vols[0], half1=vols[1], half2=vols[2], which=which, psize_A=stack.psize_A)
-
-
-def shell_fsc(vol1: torch.Tensor, vol2: torch.Tensor) -> torch.Tensor:
-    """``(D//2 + 1,)`` FSC per integer Fourier shell of two ``(D, D, D)`` maps (torch)."""
-    D = vol1.shape[-1]
-    f1, f2 = fft3c(vol1.double()), fft3c(vol2.double())
-    shell = shell_index(D, vol1.device, ndim=3).clamp(max=D // 2).reshape(-1)
-    def per_shell(x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(D // 2 + 1, dtype=x.dtype, device=x.device).index_add_(0, shell, x.reshape(-1))
-    num = per_shell((f1 * f2.conj()).real)
-    den = torch.sqrt(per_shell(f1.abs() ** 2) * per_shell(f2.abs() ** 2))
-    return num / den.clamp(min=1e-30)
+    ssnr = ssnr_from_fsc(torch.from_numpy(fsc_half)) if cfg.wiener else None
+    full = accs[0].add(accs[1]).reconstruct(cfg.reg, ssnr=ssnr, gridding=cfg.gridding).cpu().numpy()
+    return Reconstruction(full=full, half1=half1, half2=half2, which=which, psize_A=stack.psize_A,
+                          fsc_freqs=freqs, fsc_half=fsc_half)
 
 
 def backproject(stack: PosedStack, cfg: BackprojectConfig = BackprojectConfig()) -> np.ndarray:

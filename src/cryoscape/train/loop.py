@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cryoscape.data.dataset import ParticleData
+from cryoscape.device import resolve_device
 from cryoscape.data.preprocess import Preprocessor
 from cryoscape.errors import InputError
 from cryoscape.model.config import ModelConfig
@@ -37,19 +38,6 @@ class TrainResult:
     epochs_run: int
     last_epoch: int
     z: np.ndarray | None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``'auto'`` -> CUDA if available else CPU; anything else as torch spells it."""
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise InputError(f"bad --device {name!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine")
-    return dev
 
 
 def amp_supported(device: torch.device) -> bool:
