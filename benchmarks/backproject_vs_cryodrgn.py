@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_measured  # noqa: E402
+from common import run_measured
 
 
 def score(map_path: Path, truth: np.ndarray, psize: float) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import pickle
 import re
 import subprocess
@@ -26,28 +27,40 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import latent_quality, run_measured  # noqa: E402
+from common import (
+    Measured,
+    latent_quality,
+    measure,
+    perimage_cryodrgn,
+    perimage_cryoscape,
+)
 
 #: cryoDRGN's defaults (1024 x 3 encoder and decoder), or the width cryoscape uses by default
 DRGN_ARCH = {"default": [], "cpu": ["--enc-dim", "256", "--dec-dim", "256"]}
+CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
 
 
 def cryoscape_curve(run: Path, gt: dict) -> list[tuple[float, dict]]:
     """(cumulative training seconds, quality) after each epoch, from log.csv and z.<e>.npy."""
     with open(run / "log.csv", newline="") as f:
         secs = np.cumsum([float(r["seconds"]) for r in csv.DictReader(f)])
-    return [(float(secs[e]), latent_quality(np.load(run / f"z.{e}.npy"), gt)) for e in range(len(secs))]
+    return [(float(secs[e]), latent_quality(np.load(run / f"z.{e}.npy"), gt))
+            for e in range(len(secs)) if (run / f"z.{e}.npy").exists()]
 
 
 def cryodrgn_curve(run: Path, gt: dict) -> list[tuple[float, dict]]:
-    """The same for cryoDRGN: per-epoch times from its run.log, codes from z.<e>.pkl (1-based)."""
+    """The same for cryoDRGN: per-epoch times from its run.log, codes from z.<e>.pkl (1-based).
+    An epoch whose codes were not completely written (a run stopped by the time limit) ends it."""
     log = (run / "run.log").read_text()
     times = re.findall(r"Epoch: \d+ .*?Finished in (\d+):(\d+):([\d.]+)", log)
     secs = np.cumsum([int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times])
     out = []
     for e, t in enumerate(secs, start=1):
-        with open(run / f"z.{e}.pkl", "rb") as f:
-            out.append((float(t), latent_quality(np.asarray(pickle.load(f)), gt)))
+        try:
+            with open(run / f"z.{e}.pkl", "rb") as f:
+                out.append((float(t), latent_quality(np.asarray(pickle.load(f)), gt)))
+        except (OSError, EOFError, pickle.UnpicklingError):
+            break
     return out
 
 
@@ -73,11 +86,25 @@ def plot(curves: dict[str, list], metric: str, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def report(curves: dict[str, list], walls: list[float], rsss: list[float], metric: str, drgn: str) -> None:
-    print("| tool | epochs | total wall s | peak RSS GB | final " + metric + " |")
-    print("|---|---|---|---|---|")
-    for (name, c), wall, rss in zip(curves.items(), walls, rsss):
-        print(f"| {name} | {len(c)} | {wall:.0f} | {rss:.2f} | {c[-1][1][metric]:.3f} |")
+def report(curves: dict[str, list], cost: dict[str, Measured], n: int, metric: str, drgn: str,
+           perimage: dict[str, dict]) -> dict:
+    """Print the table, the time-to-quality ratio and the per-epoch curves; return them as a dict."""
+    print("| tool | epochs | total wall s | training s | median s/epoch | img/s | peak RSS GB | "
+          f"peak GPU GB | final {metric} | per-image FSC AUC | per-image res@0.5 Å |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = {}
+    for name, c in curves.items():
+        m, per = cost[name], perimage.get(name, {})
+        epoch_s = np.diff([0.0] + [t for t, _ in c])
+        row = {"epochs": len(c), "wall_s": m.wall_s, "train_s": c[-1][0], "median_epoch_s": float(np.median(epoch_s)),
+               "images_per_s": n / float(np.median(epoch_s)), "rss_gb": m.rss_gb, "gpu_gb": m.gpu_gb,
+               "timed_out": m.timed_out, "final": c[-1][1], **{f"perimage_{k}": v for k, v in per.items()}}
+        rows[name] = row
+        gpu = "-" if m.gpu_gb is None else f"{m.gpu_gb:.2f}"
+        stop = " (time limit)" if m.timed_out else ""
+        print(f"| {name} | {len(c)}{stop} | {m.wall_s:.0f} | {row['train_s']:.0f} | {row['median_epoch_s']:.2f} | "
+              f"{row['images_per_s']:.0f} | {m.rss_gb:.2f} | {gpu} | {c[-1][1][metric]:.3f} | "
+              f"{per.get('mean_auc', float('nan')):.3f} | {per.get('mean_res05_A', float('nan')):.2f} |")
     target = curves[drgn][-1][1][metric]
     t_ours, t_drgn = first_reaching(curves["cryoscape"], metric, target), curves[drgn][-1][0]
     if t_ours is None:
@@ -88,6 +115,14 @@ def report(curves: dict[str, list], walls: list[float], rsss: list[float], metri
     print("per epoch (cumulative training s, metric):")
     for name, c in curves.items():
         print(f"  {name}: " + ", ".join(f"{t:.0f}s {q[metric]:.3f}" for t, q in c))
+    return {"metric": metric, "target": target, "cryoscape_reached_s": t_ours, "cryodrgn_s": t_drgn,
+            "tools": rows, "curves": {k: [[t, q] for t, q in c] for k, c in curves.items()}}
+
+
+def simulate(args: argparse.Namespace, sim: Path) -> None:
+    if not (sim / "ground_truth.npz").exists():
+        subprocess.run([*CRYOSCAPE, "simulate", "--demo", "--kind", args.kind, "-n", str(args.n),
+                        "-D", str(args.D), "--snr", str(args.snr), "-o", str(sim)], check=True)
 
 
 def main() -> None:
@@ -101,32 +136,42 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20, help="cryoscape epochs")
     ap.add_argument("--drgn-epochs", type=int, default=20)
     ap.add_argument("--drgn-arch", choices=tuple(DRGN_ARCH), default="default")
+    ap.add_argument("--time-limit", type=float, default=0, help="stop each tool after this many s (0: none)")
+    ap.add_argument("--perimage", type=int, default=128, help="particles in the per-image FSC (0: skip)")
+    ap.add_argument("--device", default="auto", help="cryoscape's --device (cryoDRGN uses CUDA when present)")
     ap.add_argument("--workdir")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="train_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     sim = work / "sim"
-    cryoscape = [sys.executable, "-m", "cryoscape.cli.main"]
-    if not (sim / "ground_truth.npz").exists():
-        subprocess.run([*cryoscape, "simulate", "--demo", "--kind", args.kind, "-n", str(args.n),
-                        "-D", str(args.D), "--snr", str(args.snr), "-o", str(sim)], check=True)
+    simulate(args, sim)
     gt = dict(np.load(sim / "ground_truth.npz"))
     metric = "spearman_pc1" if args.kind == "continuous" else "ari_kmeans"
+    psize = float(__import__("mrcfile").open(sim / "gt_volumes" / "vol_000.mrc").voxel_size.x)
 
     ours, drgn = work / "cryoscape", work / "cryodrgn"
-    wall_c, rss_c = run_measured([*cryoscape, "train", str(sim / "particles.star"), "-o", str(ours),
-                                  "--zdim", str(args.zdim), "-n", str(args.epochs)], work / "cryoscape.log")
-    wall_d, rss_d = run_measured([args.cryodrgn, "train_vae", str(sim / "particles.mrcs"),
-                                  "--poses", str(sim / "poses.pkl"), "--ctf", str(sim / "ctf.pkl"),
-                                  "--zdim", str(args.zdim), "-n", str(args.drgn_epochs), "-o", str(drgn),
-                                  "--no-analysis", *DRGN_ARCH[args.drgn_arch]], work / "cryodrgn.log")
     drgn_name = f"cryoDRGN ({args.drgn_arch})"
+    cost = {"cryoscape": measure([*CRYOSCAPE, "train", str(sim / "particles.star"), "-o", str(ours), "--overwrite",
+                                  "--zdim", str(args.zdim), "-n", str(args.epochs), "--device", args.device],
+                                 work / "cryoscape.log", args.time_limit),
+            drgn_name: measure([args.cryodrgn, "train_vae", str(sim / "particles.mrcs"),
+                                "--poses", str(sim / "poses.pkl"), "--ctf", str(sim / "ctf.pkl"),
+                                "--zdim", str(args.zdim), "-n", str(args.drgn_epochs), "-o", str(drgn),
+                                "--no-analysis", *DRGN_ARCH[args.drgn_arch]], work / "cryodrgn.log", args.time_limit)}
     curves = {"cryoscape": cryoscape_curve(ours, gt), drgn_name: cryodrgn_curve(drgn, gt)}
-    print(f"\n{args.n} particles, D={args.D}, SNR {args.snr}, {args.kind}, zdim {args.zdim}; metric {metric}")
-    report(curves, [wall_c, wall_d], [rss_c, rss_d], metric, drgn_name)
+    perimage = {}
+    if args.perimage:
+        dev = "cpu" if args.device == "auto" and not __import__("torch").cuda.is_available() else args.device
+        perimage["cryoscape"] = perimage_cryoscape(ours, sim, args.perimage, "cuda" if dev == "auto" else dev)
+        perimage[drgn_name] = perimage_cryodrgn(args.cryodrgn, drgn, sim, args.perimage, psize)
+    print(f"\n{args.n} particles, D={args.D}, SNR {args.snr}, {args.kind}, zdim {args.zdim}; metric {metric}; "
+          f"per-image FSC over {args.perimage} particles at each tool's last epoch")
+    res = report(curves, cost, args.n, metric, drgn_name, perimage)
+    res["settings"] = vars(args)
+    (work / "results.json").write_text(json.dumps(res, indent=1, default=float))
     plot(curves, metric, work / "quality_vs_time.png")
-    print(f"plot: {work / 'quality_vs_time.png'}")
+    print(f"plot: {work / 'quality_vs_time.png'}; results: {work / 'results.json'}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class ParticleData:
         if self.images is not None:
             for g in groups:
                 idx = torch.from_numpy(np.asarray(g, np.int64))
-                yield idx, self.images[idx]
+                yield idx, self.images[idx.to(self.images.device)]
             return
         loader = torch.utils.data.DataLoader(_BatchReader(self.source, groups), batch_size=None,
                                              shuffle=False, num_workers=num_workers)
