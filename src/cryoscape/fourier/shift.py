@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from cryoscape.fourier.precision import geom_matmul
+
 
 def phase_ramp(freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
     """``(B, N)`` complex ``exp(-2 pi i k.t)``: multiplying a transform by it moves the image by ``+t``.
@@ -14,7 +16,7 @@ def phase_ramp(freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
         freqs_px: ``(N, 2)`` frequencies ``(kx, ky)`` in cycles/px.
         t_px: ``(B, 2)`` translations ``(tx, ty)`` in pixels.
     """
-    phase = -2 * math.pi * (t_px.to(freqs_px.dtype) @ freqs_px.T)
+    phase = -2 * math.pi * geom_matmul(t_px, freqs_px.T)
     return torch.polar(torch.ones_like(phase), phase)
 
 
@@ -30,5 +32,5 @@ def translate_hartley(h: torch.Tensor, h_neg: torch.Tensor, freqs_px: torch.Tens
     From ``F' = F exp(i a)`` with ``H = Re F - Im F`` and ``H(-k) = Re F + Im F`` (real images).
     ``h``/``h_neg``: ``(B, N)`` the transform at ``k`` and at ``-k``.
     """
-    a = -2 * math.pi * (t_px.to(freqs_px.dtype) @ freqs_px.T)
+    a = -2 * math.pi * geom_matmul(t_px, freqs_px.T)
     return torch.cos(a) * h - torch.sin(a) * h_neg

@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cryoscape.fourier.precision import geom_matmul
+
 
 def rotate_lattice(freqs_px: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     """Volume-frame coordinates of an image lattice: ``(N, 2)`` (kx, ky) and ``(B, 3, 3)`` A -> ``(B, N, 3)``.
 
     Implements ``k3 @ A`` with ``k3 = (kx, ky, 0)`` (see :mod:`cryoscape.geometry`).
     """
-    return freqs_px.to(rot.dtype) @ rot[:, :2, :]
+    return geom_matmul(freqs_px, rot[:, :2, :])
 
 
 def sample_volume(vol_ft: torch.Tensor, coords_px: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from cryoscape.fourier.precision import geom_matmul
+
 #: Seed of the Gaussian feature matrix: fixed so two models with one config start alike.
 GAUSSIAN_SEED = 0
 
@@ -61,7 +63,7 @@ class GaussianEncoding(nn.Module):
         self.out_dim = 3 + 6 * n_freqs
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        arg = (2 * math.pi) * (coords @ self.b)
+        arg = (2 * math.pi) * geom_matmul(coords, self.b)
         return torch.cat([coords, torch.sin(arg), torch.cos(arg)], dim=-1)
 
 
