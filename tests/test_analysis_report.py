@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cryoscape.analysis import perimage
-from cryoscape.analysis.report import Report, shrink, write_report
+from cryoscape.analysis.report import Report, write_report
 from cryoscape.viz import curves, latent as vl
 
 
@@ -60,29 +60,36 @@ def test_read_ground_truth(tmp_path):
 
 
 def test_report_embeds_images_and_maps(tmp_path):
+    from cryoscape.viz.isosurface import Mesh, surface_mesh
+
     rng = np.random.default_rng(0)
     coords = rng.normal(size=(500, 2))
     png = vl.plot_density(coords, tmp_path / "a.png", "PC", coords[:3])
     loss = curves.plot_losses([{"epoch": 0, "loss": 2.0, "mse": 1.5, "kl": 0.5},
                                {"epoch": 1, "loss": 1.0, "mse": 0.8, "kl": 0.2}], tmp_path / "l.png")
+    meshes = [surface_mesh(v, psize_A=2.0) for v in blobs(16, 2)]
     rep = Report("test <report>", figures=[("density", png), ("loss", loss)],
                  table_header=["centre", "map"], table_rows=[["0", "kmeans20/vol_0000.mrc"]],
-                 maps=[("centre 0", blobs(16, 1)[0])], commands=["cryoscape analyze run"])
+                 maps=[("centre 0", meshes[0]), ("centre <1>", meshes[1])], commands=["cryoscape analyze run"])
     out = write_report(rep, tmp_path / "report.html")
     text = out.read_text()
     imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(imgs) >= 3  # two plots and a map view (projection PNG or plotly isosurface)
+    assert len(imgs) == 2
     assert base64.b64decode(imgs[0]) == png.read_bytes()
     assert "kmeans20/vol_0000.mrc" in text and "test &lt;report&gt;" in text
-    assert "http://" not in text.replace("http://www.w3.org", "") or "plotly" in text
-    assert not list(tmp_path.glob("_map_*.png"))  # temporary map pictures removed
+    assert "http://" not in text and "https://" not in text  # opens offline
+    assert text.count("function cryoscapeIsoViewer") == 1  # the viewer once, then one call per map
+    assert text.count('<canvas class="iso-canvas"') == 2 and 'data-label="centre &lt;1&gt;"' in text
+    embedded = re.findall(r"previousElementSibling, (\{.*?\})\);</script>", text)
+    back = Mesh.from_json(embedded[1])
+    np.testing.assert_array_equal(back.faces, meshes[1].faces)
+    np.testing.assert_allclose(back.verts, meshes[1].verts, atol=0.01)
+    assert "plotly" not in text
 
 
-def test_shrink_limits_box_and_keeps_mean():
-    vol = np.random.default_rng(0).normal(size=(64, 64, 64))
-    small = shrink(vol, 32)
-    assert small.shape == (32, 32, 32)
-    assert small.mean() == pytest.approx(vol.mean())
+def test_report_without_maps_has_no_viewer(tmp_path):
+    text = write_report(Report("t", notes=["n"]), tmp_path / "r.html").read_text()
+    assert "cryoscapeIsoViewer" not in text and "<p>n</p>" in text
 
 
 @pytest.mark.slow
@@ -109,4 +116,5 @@ def test_train_then_analyze_end_to_end(tmp_path):
     assert np.load(out / "z_pca.npy").shape == (200, 2)
     ind = np.loadtxt(out / "kmeans4/centers_ind.txt").astype(int)
     assert ind.shape == (4,) and ind.max() < 200
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    text = (out / "report.html").read_text()
+    assert "data:image/png;base64," in text and text.count('<canvas class="iso-canvas"') == 4

@@ -57,18 +57,30 @@ def open_maps(run_dir: Path, epoch: int | None, device: str | None):
 
 
 def write_maps(run, z, voldir: Path, keep: list | None = None) -> list[Path]:
-    """Maps at codes ``z: (M, zdim)`` as ``voldir/vol_0000.mrc``...; small copies go to ``keep``."""
-    from cryoscape.analysis.report import shrink
+    """Maps at codes ``z: (M, zdim)`` as ``voldir/vol_0000.mrc``...; their isosurface meshes
+    (:func:`cryoscape.viz.isosurface.surface_mesh`, for the report) go to ``keep``."""
     from cryoscape.analysis.volumes import generate_volumes, write_volumes
+
+    psize = run.psize_A or 1.0
 
     def tee(vols):
         for v in vols:
             if keep is not None:
-                keep.append(shrink(v, 64))
+                keep.append(_mesh(v, psize))
             yield v
 
-    psize = run.psize_A or 1.0
     return write_volumes(tee(generate_volumes(run.model, z, scale=run.norm_std)), voldir, psize)
+
+
+def _mesh(vol, psize_A: float):
+    """The map's isosurface; an empty one (the report says so) for a map with NaN or Inf."""
+    from cryoscape.viz.isosurface import empty_mesh, surface_mesh
+
+    try:
+        return surface_mesh(vol, psize_A=psize_A)
+    except ValueError as e:
+        say(f"warning: {e}")
+        return empty_mesh()
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -216,5 +228,5 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
     for i, (c, ind) in enumerate(zip(cl.centers, cl.centers_ind)):
         fname = f"{name}/{files[i].name}" if files else "-"
         rep.table_rows.append([str(i), str(ind), str(counts[i]), fname, " ".join(f"{v:.3f}" for v in c)])
-    rep.maps = [(f"{name} centre {i}", v) for i, v in enumerate(maps["centre_maps"])]
+    rep.maps = [(f"{name} centre {i}", mesh) for i, mesh in enumerate(maps["centre_maps"])]
     write_report(rep, outdir / "report.html")
