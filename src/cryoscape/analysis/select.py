@@ -89,6 +89,32 @@ def threshold_select(values: np.ndarray, op: str, value: float) -> np.ndarray:
     return np.flatnonzero(OPS[op](values, value))
 
 
+def polygon_select(coords: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Sorted indices of the rows of ``coords: (N, 2)`` inside ``polygon: (M, 2)`` (a lasso in
+    the same 2D embedding; closed implicitly), by the even-odd rule.
+
+    Works on every particle, not only those drawn, so a lasso on a subsampled plot still
+    selects all the particles it encloses.
+    """
+    xy = np.asarray(coords, np.float64)
+    poly = np.asarray(polygon, np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise InputError(f"coordinates must be (N, 2), got shape {xy.shape}")
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3 or not np.isfinite(poly).all():
+        raise InputError("a selection polygon needs at least 3 finite (x, y) vertices")
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    cand = np.flatnonzero(np.all((xy >= lo) & (xy <= hi), axis=1))  # cheap box test first
+    x, y = xy[cand, 0], xy[cand, 1]
+    inside = np.zeros(len(cand), bool)
+    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+        if y0 == y1:
+            continue  # a horizontal edge never crosses the horizontal ray
+        crosses = (y0 > y) != (y1 > y)
+        x_cross = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (x < x_cross)
+    return cand[inside]
+
+
 def cluster_selections(labels: np.ndarray, clusters: list[int] | None = None) -> dict[str, np.ndarray]:
     """One selection per cluster (``cluster_000``, ...), or the union of ``clusters``."""
     labels = np.asarray(labels)

@@ -25,6 +25,7 @@ COMMANDS = {
     "analyze": "analyze",
     "traverse": "traverse",
     "select": "select",
+    "dashboard": "dashboard",
     "demo": "demo",
 }
 

@@ -1,0 +1,75 @@
+"""Explore a trained run in a local web app: latent space, particle images, maps, selections.
+
+Serves a page on http://localhost:8050/ showing the latent codes (PCA, or UMAP from a
+`cryoscape analyze` folder) coloured by cluster, |z| or any numeric column of the original
+star/cs file (defocus, class...). Hovering a point shows its particle image; clicking it makes
+the map at its code (shown as an isosurface, kept as RUN/dashboard/maps/particle_<i>.mrc);
+a lasso selects every particle inside it, drawn or not, and "Save selection" writes
+RUN/dashboard/selections/NAME/ (NAME.pkl, NAME.star, NAME.cs for cs input, and the complement),
+like `cryoscape select`.
+
+The server listens on localhost only. On a cluster node, forward the port and open the URL on
+your own machine:  ssh -L 8050:localhost:8050 NODE   then  http://localhost:8050/
+Stop it with Ctrl-C.
+
+example:
+  cryoscape dashboard run1
+  cryoscape dashboard run1 --epoch 19 --analysis run1/analyze.19 --port 0 --open
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cryoscape.cli.common import add_seed_arg
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="output folder of cryoscape train (or a cryoDRGN run: no maps)")
+    p.add_argument("--epoch", type=int, help="explore epoch N (z.N.npy, weights.N.pt; default: the last)")
+    p.add_argument("--analysis", metavar="DIR", help="cryoscape analyze folder for UMAP and cluster "
+                                                       "labels (default: RUN/analyze.<epoch> if present)")
+    p.add_argument("--port", type=int, default=8050, help="port (default: 8050; 0: any free port)")
+    p.add_argument("--host", help="address to listen on (default: 127.0.0.1). Another address exposes "
+                                  "the run to anyone who can reach this machine")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    p.add_argument("--device", help="torch device for maps (default: cuda if available, else cpu)")
+    p.add_argument("--max-points", type=int, default=10000,
+                   help="particles drawn at most (a random subset beyond; default: 10000)")
+    add_seed_arg(p)
+
+
+def main(args: argparse.Namespace) -> int:
+    import threading
+
+    from cryoscape.dashboard.server import make_server, plotly_js
+    from cryoscape.dashboard.state import DashboardState, say
+
+    plotly_js()  # fail now, not in the browser, when plotly is missing
+    if args.device:
+        from cryoscape.device import resolve_device
+
+        resolve_device(args.device)
+    state = DashboardState(args.run, args.epoch, args.analysis, args.device, args.max_points, args.seed)
+    for w in state.warnings:
+        say(f"warning: {w}")
+    if args.host is not None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: listening on {args.host}: anyone who can reach this machine can see the run "
+            "and write into its folder (there is no login)")
+    server = make_server(state, args.host or "127.0.0.1", args.port, allow_remote=args.host is not None)
+    threading.Thread(target=state.maps.warm_up, daemon=True).start()
+    print(server.url, flush=True)
+    say(f"serving {state.n} particles at {server.url} (Ctrl-C to stop)")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        say("stopped")
+    finally:
+        server.server_close()
+    return 0
