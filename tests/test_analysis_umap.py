@@ -61,3 +61,20 @@ def test_missing_umap_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert "umap-learn is not installed" in lines[0] and "PCA" in lines[0] and "Traceback" not in err
     assert not (out / "umap.npy").exists() and not (out / "umap.png").exists()
     assert (out / "z_pca.png").is_file() and (out / "report.html").is_file()
+
+
+def test_installed_but_broken_umap_is_one_line_error(monkeypatch):
+    """umap-learn present but failing to import (e.g. a numba mismatch) -> one InputError line."""
+    import sys
+
+    import numpy as np
+    import pytest
+
+    from cryoscape.analysis import latent
+    from cryoscape.errors import InputError
+
+    monkeypatch.setattr(latent, "umap_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` raise ImportError
+    with pytest.raises(InputError, match="does not import.*--skip-umap") as e:
+        latent.umap_embedding(np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
+    assert "\n" not in str(e.value)

@@ -120,9 +120,15 @@ def umap_embedding(z: np.ndarray, seed: int = 0) -> np.ndarray | None:
     """``(N, 2)`` UMAP of ``z`` (15 neighbours, min_dist 0.1), or None without umap-learn."""
     if not umap_available():
         return None
-    import umap
+    try:
+        import umap
+    except Exception as e:  # installed but broken (numba/llvmlite mismatch): say so in one line
+        from cryoscape.errors import InputError
 
-    reducer = umap.UMAP(n_neighbors=UMAP_NEIGHBORS, min_dist=UMAP_MIN_DIST, random_state=seed)
+        raise InputError(f"umap-learn is installed but does not import ({type(e).__name__}: {e}); "
+                         "reinstall it or pass --skip-umap") from None
+    # n_jobs=1: a seeded UMAP is single-threaded anyway; saying so avoids umap's warning
+    reducer = umap.UMAP(n_neighbors=UMAP_NEIGHBORS, min_dist=UMAP_MIN_DIST, random_state=seed, n_jobs=1)
     return np.asarray(reducer.fit_transform(check_latents(z)), np.float32)
 
 
