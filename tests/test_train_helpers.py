@@ -63,3 +63,13 @@ def simulate_particles(out: Path, n: int = 160, D: int = 16, snr: float = 1.0, s
                        source=out / "particles.star", source_format="star")
     write_particles(pset, out / "particles.star")
     return out / "particles.star", labels
+
+
+def test_default_learning_rate_falls_with_the_box():
+    """1e-3 up to 64 px (measured stable), lower for larger boxes (1e-3 diverged at 128 px)."""
+    from cryoscape.train.config import default_lr
+
+    assert default_lr(32) == default_lr(64) == 1e-3
+    assert abs(default_lr(128) - 3.54e-4) < 1e-6
+    assert abs(default_lr(256) - 1.25e-4) < 1e-9
+    assert default_lr(360) < default_lr(256)

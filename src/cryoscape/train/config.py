@@ -66,6 +66,19 @@ class TrainConfig:
         return self.beta if self.beta is not None else (1.0 / zdim if zdim > 0 else 0.0)
 
 
+def default_lr(D: int) -> float:
+    """Adam's default learning rate for a box of ``D`` px: 1e-3 up to D = 64, then ``1e-3 (64/D)^1.5``
+    (3.5e-4 at D = 128, 1.25e-4 at D = 256, near cryoDRGN's fixed 1e-4).
+
+    Why it falls with the box: on one H100 (benchmarks/README.md, "GPU pass"), 1e-3 trained well at
+    D = 64 but diverged at D = 128 after ~1900 steps (also in fp32), while 3e-4 was stable there
+    and reached a better latent space (PC1 Spearman 0.939 after 10 epochs) than cryoDRGN's
+    defaults after 5. At D = 64, 3e-4 would have cost little (0.949 vs 0.953 after 20 epochs) but
+    slows short runs such as the demo, so small boxes keep 1e-3.
+    """
+    return 1e-3 * min(1.0, 64.0 / D) ** 1.5
+
+
 #: Settings that change what a resumed run computes; others (epochs, device, workers...) may differ.
 RESUME_KEYS = {
     "model": None,  # all of them
