@@ -5,12 +5,17 @@ for CTF-free data). Writes into OUTDIR: config.yaml, log.csv, weights.<epoch>.pt
 (latest), z.<epoch>.npy and z.npy (latent means, one row per particle in input order); see
 docs/outputs.md. Re-running the same command resumes from the last complete checkpoint.
 
+Launched by torchrun (one process per GPU, any number of nodes) it trains with
+DistributedDataParallel; --batch-size is then the global batch, split over the processes, so the
+result does not depend on their number; see docs/distributed.md.
+
 Images are expected white-on-black (RELION's convention); pass --uninvert-data for black-on-white
 data (the same flag gives cryoDRGN users the same map as cryoDRGN's --uninvert-data).
 
 example:
   cryoscape train particles.star -o run1 --zdim 8 -n 20
   cryoscape train particles.mrcs --poses poses.pkl --ctf ctf.pkl -o run0 --zdim 0 -n 10
+  torchrun --nproc-per-node 4 -m cryoscape.cli.main train particles.star -o run2 --zdim 8 --device cuda
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--outdir", required=True, help="output folder (created; resumed if it holds this run)")
     p.add_argument("--zdim", type=int, required=True, help="latent dimension; 0 trains a homogeneous decoder")
     p.add_argument("-n", "--epochs", type=int, default=20, help="number of epochs (default: 20)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per minibatch (default: 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="images per minibatch, over all processes under torchrun (default: 32)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3 up to a 64 px box, "
+                   "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)")
     p.add_argument("--beta", type=float, help="KL weight (default: 1/zdim)")
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-width", type=int, default=256, help="encoder hidden width (default: 256)")
@@ -58,7 +65,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_threads_arg(p)
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace, world_size: int = 1) -> None:
     from cryoscape.errors import InputError
 
     for name, low in (("zdim", 0), ("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1),
@@ -66,10 +73,13 @@ def _check_args(args: argparse.Namespace) -> None:
                       ("dec_depth", 1)):
         if getattr(args, name) < low:
             raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
-    if args.lr <= 0 or (args.beta is not None and args.beta < 0):
+    if (args.lr is not None and args.lr <= 0) or (args.beta is not None and args.beta < 0):
         raise InputError("--lr must be > 0 and --beta >= 0")
     if args.pe_dim is not None and args.pe_dim < 1:
         raise InputError(f"--pe-dim must be >= 1, got {args.pe_dim}")
+    if args.batch_size % world_size:
+        raise InputError(f"--batch-size {args.batch_size} is the global batch and must be divisible by "
+                         f"the {world_size} torchrun processes (each takes an equal share)")
 
 
 def _abs(p: str | None) -> str | None:
@@ -77,26 +87,40 @@ def _abs(p: str | None) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    _check_args(args)
+    from cryoscape.train import distributed
+
+    _check_args(args, distributed.world_size_from_env())
+    with distributed.session(args.device) as dist:
+        return _train(args, dist)
+
+
+def _train(args: argparse.Namespace, dist) -> int:
+    """The command in one process of the run (the only one without torchrun); ``dist`` says which."""
     from cryoscape.data.dataset import estimate_data_norm, particle_data
     from cryoscape.io.load import load_particles
     from cryoscape.model.config import ModelConfig
-    from cryoscape.train.config import DataConfig, TrainConfig
-    from cryoscape.device import resolve_device
+    from cryoscape.train.config import DataConfig, TrainConfig, default_lr
     from cryoscape.train.loop import amp_supported, train
     from cryoscape.train.outdir import previous_config
 
     setup_torch(args.threads)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, images="require")
-    print_warnings("train", pset)
-    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                       seed=args.seed,
-                       amp=amp_supported(resolve_device(args.device)) if args.amp is None else args.amp,
+    if dist.is_main:
+        print_warnings("train", pset)
+    data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
+
+    def learning_rate() -> float:
+        if args.lr is not None:
+            return args.lr
+        prev = None if args.overwrite else previous_config(args.outdir)
+        return prev[2].lr if prev is not None else default_lr(data.D)
+
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(dist.on_main(learning_rate)),
+                       beta=args.beta, seed=args.seed, amp=amp_supported(dist.device) if args.amp is None else args.amp,
                        checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
                        threads=args.threads, load=_abs(args.load))
-    data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
     mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
                        dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
                        pe_dim=args.pe_dim)
@@ -104,18 +128,22 @@ def main(args: argparse.Namespace) -> int:
                       datadir=_abs(args.datadir), poses=_abs(args.poses), ctf=_abs(args.ctf),
                       ind=_abs(args.ind), box=args.box, apix=args.apix,
                       uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
-    prev = None if args.overwrite else previous_config(args.outdir)
-    norm = prev[1].norm if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
-    dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
-    data = _to_device(data, tcfg.device)
-    res = train(args.outdir, mcfg, dcfg, tcfg, data, overwrite=args.overwrite)
-    if res.epochs_run == 0:
+
+    def data_norm() -> tuple[float, float]:
+        prev = None if args.overwrite else previous_config(args.outdir)
+        return tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
+
+    # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
+    dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(dist.on_main(data_norm))})
+    data = _to_device(data, dist.device)
+    res = train(args.outdir, mcfg, dcfg, tcfg, data, overwrite=args.overwrite, dist=dist)
+    if res.epochs_run == 0 and dist.is_main:
         print(f"cryoscape train: {args.outdir} already has {res.last_epoch + 1} epochs; "
               "raise -n to train more", file=sys.stderr)
     return 0
 
 
-def _to_device(data, device_name: str):
+def _to_device(data, dev):  # dev: the torch.device training runs on
     """Move the per-particle tensors to the training device, and in-memory images too when that is
     a GPU with room for them (at most 40% of its free memory): a batch is then an index into GPU
     memory instead of a host-to-device copy per step."""
@@ -123,9 +151,6 @@ def _to_device(data, device_name: str):
 
     import torch
 
-    from cryoscape.device import resolve_device
-
-    dev = resolve_device(device_name)
     mv = lambda t: None if t is None else t.to(dev)  # noqa: E731
     images = data.images
     if images is not None and dev.type == "cuda":

@@ -85,17 +85,23 @@ def checkpoint_epochs(outdir: str | os.PathLike) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def last_checkpoint(outdir: str | os.PathLike, map_location: str = "cpu") -> dict | None:
-    """The newest checkpoint in ``outdir`` that loads, or None."""
+def load_epoch(outdir: str | os.PathLike, epoch: int, map_location: str = "cpu") -> dict | None:
+    """The checkpoint ``weights.<epoch>.pt`` of ``outdir`` if it loads and says it is that epoch."""
     import torch
 
+    try:
+        ckpt = torch.load(Path(outdir) / f"weights.{epoch}.pt", map_location=map_location,
+                          weights_only=True)
+    except Exception:  # unreadable (e.g. a disk error)
+        return None
+    return ckpt if isinstance(ckpt, dict) and ckpt.get("epoch") == epoch else None
+
+
+def last_checkpoint(outdir: str | os.PathLike, map_location: str = "cpu") -> dict | None:
+    """The newest checkpoint in ``outdir`` that loads (falling back past unreadable ones), or None."""
     for epoch in reversed(checkpoint_epochs(outdir)):
-        try:
-            ckpt = torch.load(Path(outdir) / f"weights.{epoch}.pt", map_location=map_location,
-                              weights_only=True)
-        except Exception:  # unreadable (e.g. a disk error): fall back to the one before
-            continue
-        if isinstance(ckpt, dict) and ckpt.get("epoch") == epoch:
+        ckpt = load_epoch(outdir, epoch, map_location)
+        if ckpt is not None:
             return ckpt
     return None
 

@@ -4,12 +4,16 @@ Model-specific maths live in :mod:`.objective`; this module does minibatches, Ad
 precision, progress, the log, checkpoints, latents and resuming. Randomness is drawn from
 generators seeded by ``(seed, epoch)``, so a run resumed from epoch ``e`` draws exactly what an
 uninterrupted run would have, and on the CPU reproduces its latents bit for bit.
+
+Under torchrun (see :mod:`.distributed` and docs/distributed.md) every rank runs this same loop on
+its part of each global batch, through DistributedDataParallel; rank 0 alone writes files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +30,8 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
 from cryoscape.train.config import DataConfig, TrainConfig
-from cryoscape.train.objective import ReconObjective
+from cryoscape.train.distributed import BatchPart, DistContext, shard_order, split_rows
+from cryoscape.train.objective import LossModule, ReconObjective
 from cryoscape.train.outdir import prepare_outdir
 
 
@@ -63,13 +68,17 @@ def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 
 class Trainer:
-    """Holds the model, optimiser and data for one run; :meth:`run` trains and checkpoints."""
+    """Holds the model, optimiser and data for one run (or one rank of it); :meth:`run` trains and
+    checkpoints. ``dist`` (default: a single process on ``train_cfg.device``) places it in a
+    torchrun job."""
 
     def __init__(self, outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig,
-                 train_cfg: TrainConfig, data: ParticleData, progress: bool | None = None) -> None:
+                 train_cfg: TrainConfig, data: ParticleData, progress: bool | None = None,
+                 dist: DistContext | None = None) -> None:
         self.outdir, self.mcfg, self.dcfg, self.tcfg, self.data = outdir, model_cfg, data_cfg, train_cfg, data
         self.progress = progress
-        self.device = resolve_device(train_cfg.device)
+        self.dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
+        self.device = self.dist.device
         torch.manual_seed(train_cfg.seed)  # the initial weights
         self.model = ReconModel(model_cfg).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
@@ -77,6 +86,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         pre = Preprocessor(model_cfg.D, data_cfg.norm[1], data_cfg.sign, self.device)
         self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_for(model_cfg.zdim))
+        self.loss_module = LossModule(self.model, self.objective)
+        self.forward = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []
         self.start_epoch = 0
 
@@ -99,35 +110,78 @@ class Trainer:
         with contextlib.suppress(KeyError, ValueError, RuntimeError):
             self.opt.load_state_dict(ckpt["optimizer_state"])
 
-    def _step(self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator) -> tuple[float, ...]:
+    def _wrap(self) -> torch.nn.Module:
+        """The loss module, under DistributedDataParallel when in a process group: it syncs the
+        initial weights from rank 0 and averages the gradients over ranks during backward."""
+        if not self.dist.enabled:
+            return self.loss_module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # buffers (pixel masks, encoding frequencies) never change: no need to sync them per step
+        # (recent torch renamed the option)
+        params = inspect.signature(DistributedDataParallel).parameters
+        no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False}
+        return DistributedDataParallel(self.loss_module, device_ids=ids, **no_sync)
+
+    def _step(self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator,
+              part: BatchPart | None) -> tuple[torch.Tensor, ...]:
         d = self.data
         idx = idx.to(self.device)
         ctf = None if d.ctf is None else d.ctf[idx]
         with self.autocast:
-            t = self.objective(self.model, images.to(self.device, non_blocking=True), d.rotations[idx],
-                               d.shifts_px[idx], ctf, gen)
+            loss, mse, kl = self.forward(images.to(self.device, non_blocking=True), d.rotations[idx],
+                                         d.shifts_px[idx], ctf, gen, part)
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(t.loss).backward()
+        # a part's loss is its share of the global mean and DDP averages over ranks: times W, the
+        # averaged gradient is that of the global batch's mean, as in one process
+        self.scaler.scale(loss if part is None else loss * self.dist.world_size).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
-        return t.loss.detach(), t.mse.detach(), t.kl.detach()
+        return loss.detach(), mse.detach(), kl.detach()
+
+    def _batches(self, order: np.ndarray):
+        """Yield ``(idx, images, part)`` per step: the batches of ``order`` (part None) in a single
+        process; under torchrun this rank's part of each global batch (see :mod:`.distributed`),
+        a stand-in where a short last batch leaves it nothing, so all ranks step together."""
+        B, workers, W = self.tcfg.batch_size, self.tcfg.num_workers, self.dist.world_size
+        if not self.dist.enabled:
+            for idx, images in self.data.batches(order, B, workers):
+                yield idx, images, None
+            return
+        local, parts = shard_order(order, B, W, self.dist.rank)
+        it = self.data.batches(local, B // W, workers)
+        for part in parts:
+            if part.size == 0:
+                stand_in = np.zeros(1, np.int64)  # any particle: its terms count 0
+                yield torch.from_numpy(stand_in), self.data.read(stand_in), part
+                continue
+            idx, images = next(it)
+            if len(idx) != part.size:
+                raise RuntimeError(f"batch of {len(idx)} where the shard has {part.size}")
+            yield idx, images, part
+        if next(it, None) is not None:  # also runs the reader to its end, releasing it
+            raise RuntimeError("more batches than the shard has")
 
     def train_epoch(self, epoch: int, bar) -> dict:
-        """One pass over the shuffled particles; returns the log row."""
+        """One pass over the shuffled particles; returns the log row (global means over ranks)."""
         self.model.train()
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(
             _epoch_seed(self.tcfg.seed, epoch, 0))).numpy()
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         t0, n = time.perf_counter(), 0
-        for i, (idx, images) in enumerate(self.data.batches(order, self.tcfg.batch_size, self.tcfg.num_workers)):
-            terms = self._step(idx, images, gen)
-            sums += torch.stack(terms).double() * len(idx)
-            n += len(idx)
-            bar.update(len(idx))
+        for i, (idx, images, part) in enumerate(self._batches(order)):
+            terms = self._step(idx, images, gen, part)
+            n_batch = len(idx) if part is None else part.total  # images in the global batch
+            sums += torch.stack(terms).double() * n_batch
+            n += n_batch
+            bar.update(n_batch)
             if i % 10 == 0:
-                bar.set_postfix(loss=f"{float(terms[0]):.4g}", refresh=False)
-        loss, mse, kl = (sums / n).tolist()
+                mine = len(idx) if part is None else part.size
+                shown = float(terms[0]) * n_batch / max(1, mine)  # mean over this rank's images
+                bar.set_postfix(loss=f"{shown:.4g}", refresh=False)
+        loss, mse, kl = (self.dist.all_reduce_sum(sums) / n).tolist()
         if not np.isfinite(loss):
             raise InputError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr", self.outdir)
         secs = time.perf_counter() - t0
@@ -135,21 +189,25 @@ class Trainer:
 
     @torch.no_grad()
     def latents(self) -> np.ndarray | None:
-        """``(N, zdim)`` float32 posterior means in input order (None for zdim 0); fp32, no sampling."""
+        """``(N, zdim)`` float32 posterior means in input order (None for zdim 0); fp32, no sampling.
+        Under torchrun each rank encodes a contiguous block of rows and all get the whole array."""
         if self.mcfg.zdim == 0:
             return None
         self.model.eval()
         d = self.data
-        out = np.empty((len(d), self.mcfg.zdim), np.float32)
-        for idx, images in d.batches(np.arange(len(d)), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
-            mu = self.objective.latent_means(self.model, images.to(self.device),
-                                             d.shifts_px[idx.to(self.device)])
-            out[idx.numpy()] = mu.cpu().numpy()
-        return out
+        start, stop = split_rows(len(d), self.dist.world_size, self.dist.rank)
+        mus = [torch.empty((0, self.mcfg.zdim), device=self.device)]
+        for idx, images in d.batches(np.arange(start, stop), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
+            mus.append(self.objective.latent_means(self.model, images.to(self.device),
+                                                   d.shifts_px[idx.to(self.device)]))
+        return self.dist.gather_rows(torch.cat(mus), len(d)).cpu().numpy()
 
     def save(self, epoch: int) -> np.ndarray | None:
-        """Latents first, then the checkpoint that makes them part of a complete epoch."""
+        """Latents first, then the checkpoint that makes them part of a complete epoch. Every rank
+        takes part in the latent pass; rank 0 alone writes."""
         z = self.latents()
+        if not self.dist.is_main:
+            return z
         if z is not None:
             ck.save_latents(self.outdir / f"z.{epoch}.npy", z)
             ck.save_latents(self.outdir / "z.npy", z)
@@ -164,31 +222,62 @@ class Trainer:
     def run(self) -> TrainResult:
         from tqdm.auto import tqdm
 
+        main = self.dist.is_main
+        self.forward = self._wrap()
         E, N = self.tcfg.epochs, len(self.data)
-        ck.write_log(self.outdir, self.log)
+        if main:
+            ck.write_log(self.outdir, self.log)
         z, last = None, self.start_epoch - 1
         total = max(0, E - self.start_epoch) * N
         disable = None if self.progress is None else not self.progress  # None: only on a terminal
-        with tqdm(total=total, unit="img", disable=disable, file=sys.stderr, dynamic_ncols=True) as bar:
+        with tqdm(total=total, unit="img", disable=disable if main else True, file=sys.stderr,
+                  dynamic_ncols=True) as bar:
             for epoch in range(self.start_epoch, E):
                 bar.set_description(f"epoch {epoch + 1}/{E}")
                 row = self.train_epoch(epoch, bar)
                 self.log.append(row)
-                ck.write_log(self.outdir, self.log)
+                if main:
+                    ck.write_log(self.outdir, self.log)
                 if (epoch + 1) % self.tcfg.checkpoint_every == 0 or epoch == E - 1:
                     z = self.save(epoch)
+                self.dist.barrier()  # the others wait for rank 0's files of this epoch
                 last = epoch
-                bar.write(f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
-                          f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
+                if main:
+                    bar.write(f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
+                              f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
+        self.forward = self.loss_module  # let go of the DDP wrapper (and its hold on the group)
         return TrainResult(self.outdir, max(0, E - self.start_epoch), last, z)
 
 
+def _prepare(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
+             overwrite: bool, dist: DistContext) -> dict | None:
+    """Rank 0 readies ``outdir`` (:func:`prepare_outdir`); every rank gets the checkpoint to resume
+    from, the others by loading the file rank 0 chose (so OUTDIR must be on a shared filesystem)."""
+    found: dict = {}
+
+    def prepare() -> int | None:
+        found["ckpt"] = prepare_outdir(outdir, model_cfg, data_cfg, train_cfg, overwrite)
+        return None if found["ckpt"] is None else int(found["ckpt"]["epoch"])
+
+    epoch = dist.on_main(prepare)
+    if dist.is_main or epoch is None:
+        return found.get("ckpt")
+    ckpt = ck.load_epoch(outdir, epoch)
+    if ckpt is None:
+        raise InputError(f"rank {dist.rank} cannot read weights.{epoch}.pt, which rank 0 resumes from; "
+                         "OUTDIR must be on a filesystem all nodes share", outdir)
+    return ckpt
+
+
 def train(outdir: str | Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
-          data: ParticleData, overwrite: bool = False, progress: bool | None = None) -> TrainResult:
-    """Train (or resume training) into ``outdir``; see docs/outputs.md for what is written."""
+          data: ParticleData, overwrite: bool = False, progress: bool | None = None,
+          dist: DistContext | None = None) -> TrainResult:
+    """Train (or resume training) into ``outdir``; see docs/outputs.md for what is written.
+    ``dist``: this process's place in a torchrun job (default: a single process)."""
     outdir = Path(outdir)
-    ckpt = prepare_outdir(outdir, model_cfg, data_cfg, train_cfg, overwrite)
-    trainer = Trainer(outdir, model_cfg, data_cfg, train_cfg, data, progress)
+    dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
+    ckpt = _prepare(outdir, model_cfg, data_cfg, train_cfg, overwrite, dist)
+    trainer = Trainer(outdir, model_cfg, data_cfg, train_cfg, data, progress, dist)
     if ckpt is not None:
         trainer.restore(ckpt)
     elif train_cfg.load:

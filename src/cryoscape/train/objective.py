@@ -15,6 +15,11 @@ reported, scale-free quantities
 
 both averaged over the batch; ``beta = 1`` is the true ELBO, the default ``beta = 1/zdim``
 (cryoDRGN's) weakens the prior. For ``zdim = 0`` the loss is the mse alone.
+
+Under torchrun each rank holds a :class:`~cryoscape.train.distributed.BatchPart` of the global
+batch; it then returns its *share* of the global means (its sums divided by the global batch
+size), which add up over ranks to the single-process values, and draws the whole global batch's
+sampling noise and keeps its own rows, so all ranks together draw what one process would.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from cryoscape.data.preprocess import Preprocessor
 from cryoscape.fourier.ctf import compute_ctf
 from cryoscape.fourier.slicing import rotate_lattice
+from cryoscape.train.distributed import BatchPart
 
 
 @dataclass
 class LossTerms:
-    """Batch means: ``loss`` (differentiable), ``mse`` and ``kl`` (per image, nats)."""
+    """Batch means: ``loss`` (differentiable), ``mse`` and ``kl`` (per image, nats); for a
+    :class:`BatchPart`, this part's shares of the global batch's means."""
 
     loss: torch.Tensor
     mse: torch.Tensor
@@ -54,21 +62,25 @@ class ReconObjective:
 
     def __call__(self, model: torch.nn.Module, images: torch.Tensor, rot: torch.Tensor,
                  shift_px: torch.Tensor, ctf: torch.Tensor | None,
-                 generator: torch.Generator | None = None) -> LossTerms:
-        """``images: (B, D, D)`` raw, ``rot: (B, 3, 3)``, ``shift_px: (B, 2)``, ``ctf: (B, 8) | None``."""
+                 generator: torch.Generator | None = None, part: BatchPart | None = None) -> LossTerms:
+        """``images: (B, D, D)`` raw, ``rot: (B, 3, 3)``, ``shift_px: (B, 2)``, ``ctf: (B, 8) | None``;
+        ``part``: these are rows ``part.offset...`` of a global batch of ``part.total`` (torchrun;
+        ``part.size == 0``: one stand-in image that must not count)."""
         enc, data = self.pre(images, shift_px)
         z = None
         kl = data.new_zeros((), dtype=torch.float32)
         if model.zdim > 0:
             mu, logvar = model.encode(enc)
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            eps = _noise(mu, generator, part)
             z = mu + eps * torch.exp(0.5 * logvar)
-            kl = kl_to_standard_normal(mu.float(), logvar.float()).mean()
+            kl_each = kl_to_standard_normal(mu.float(), logvar.float())
+            kl = kl_each.mean() if part is None else _share(kl_each, part)
         coords = rotate_lattice(self.pre.half.freqs, rot)
         pred = model.decode(coords, z)
         if ctf is not None:
             pred = pred * compute_ctf(self.freqs_A, ctf)
-        mse = (pred - data).abs().square().mean()
+        sq = (pred - data).abs().square()
+        mse = sq.mean() if part is None else _share(sq, part) / sq.shape[1]
         loss = mse + (self.beta / data.shape[1]) * kl if z is not None else mse
         return LossTerms(loss, mse, kl)
 
@@ -78,3 +90,38 @@ class ReconObjective:
         enc, _ = self.pre(images, shift_px)
         mu, _ = model.encode(enc)
         return mu.float()
+
+
+def _share(x: torch.Tensor, part: BatchPart) -> torch.Tensor:
+    """This part's sum of ``x: (b, ...)`` divided by the global batch size: its share of the global
+    mean. An empty part's stand-in row counts 0 (times 0 keeps the graph, so DDP sees gradients)."""
+    share = x.sum() / part.total
+    return share * 0.0 if part.size == 0 else share
+
+
+def _noise(mu: torch.Tensor, generator: torch.Generator | None, part: BatchPart | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``mu: (b, zdim)``; for a part, its rows of the global
+    batch's draw (every rank draws all of it), so the split over ranks does not change the numbers."""
+    if part is None:
+        return torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    full = torch.randn((part.total, mu.shape[1]), generator=generator, device=mu.device, dtype=mu.dtype)
+    return full[part.offset:part.offset + part.size] if part.size else torch.zeros_like(mu)
+
+
+class LossModule(nn.Module):
+    """The model and its objective as one module whose ``forward`` is the whole loss computation:
+    what DistributedDataParallel wraps, so its reducer sees every gradient of the step.
+
+    ``forward`` takes :meth:`ReconObjective.__call__`'s arguments after ``model`` and returns
+    ``(loss, mse, kl)``; ``self.model`` is the plain model (checkpoints save its ``state_dict``).
+    """
+
+    def __init__(self, model: nn.Module, objective: ReconObjective) -> None:
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, images: torch.Tensor, rot: torch.Tensor, shift_px: torch.Tensor,
+                ctf: torch.Tensor | None, generator: torch.Generator | None = None,
+                part: BatchPart | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = self.objective(self.model, images, rot, shift_px, ctf, generator, part)
+        return t.loss, t.mse, t.kl
