@@ -51,7 +51,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-ctf", action="store_true", help="train without a CTF (CTF-free data)")
     g.add_argument("--lazy", action="store_true",
                    help="stream images from disk (default: in memory when they fit in half the free RAM)")
-    g.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for --lazy (default: 0)")
+    g.add_argument("--num-workers", type=int, default=2,
+                   help="processes reading images ahead when streaming (--lazy or too big for RAM; default: 2)")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision, bf16 (fp16 on older GPUs) autocast (default: on where the "
                         "hardware computes it natively: CUDA GPUs and CPUs with AVX512-BF16/AMX; "
