@@ -71,3 +71,29 @@ def test_decode_under_bf16_autocast_stays_complex64_and_close():
             low = dec(k, z)
     assert low.dtype == torch.complex64
     assert (low - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_geom_ladder_is_saved_and_old_checkpoints_keep_their_axis_ladder(tmp_path):
+    """New weights carry the turned ladder; a state_dict from before it (no ``pe.b``) was trained
+    with the axis-aligned ladder, gets it back on loading, and gives the same map as before."""
+    from cryoscape.model.posenc import ladder_vectors
+    from cryoscape.model.posenc import GeometricEncoding
+    from cryoscape.model.vae import ReconModel
+
+    cfg = ModelConfig(D=16, zdim=0, dec_width=32, dec_depth=2)
+    torch.manual_seed(0)
+    old = ReconModel(cfg).eval()
+    old.decoder.pe = GeometricEncoding(cfg.D, cfg.n_freqs)  # the encoding older runs were trained with
+    state = old.state_dict()
+    assert "decoder.pe.b" not in state
+    path = tmp_path / "weights.pt"
+    torch.save({"model_config": cfg.to_dict(), "model_state": state}, path)
+    loaded = ReconModel.from_checkpoint(path)
+    assert torch.equal(loaded.decoder.pe.b, ladder_vectors(cfg.D, cfg.n_freqs, rotated=False))
+    assert torch.equal(loaded.eval_volume(), old.eval_volume())
+
+    new = ReconModel(cfg).eval()
+    assert torch.equal(new.state_dict()["decoder.pe.b"], ladder_vectors(cfg.D, cfg.n_freqs))
+    again = ReconModel(cfg)
+    again.load_state_dict(new.state_dict())
+    assert torch.equal(again.eval().eval_volume(), new.eval_volume())

@@ -6,6 +6,14 @@ conjugate is returned for points that were flipped, so the represented volume is
 construction. The support is the open Nyquist sphere ``|k| < 0.5`` cycles/px: the corners of the
 cube are never observed in a central slice within the mask, so the decoder returns 0 there
 rather than extrapolating.
+
+The ``"geom"`` positional encoding (:class:`cryoscape.model.posenc.LadderEncoding`) is a geometric ladder of frequencies from 1 to ``D/2`` cycles
+per unit ``k`` along three orthogonal directions per level, each level's triad turned by its own
+fixed random rotation. A ladder along the x, y and z axes at every level (what older checkpoints
+were trained with; they are still evaluated with it) makes sums of functions of ``kx``, ``ky`` or
+``kz`` alone the network's easiest outputs, and a function of ``kx`` alone is, in real space, a
+line along x through the box centre: fitting errors became spikes along the axes through the
+centre of every map (tests/test_model_volumes_artifact.py). Turned frames scatter them instead.
 """
 
 from __future__ import annotations
@@ -19,8 +27,6 @@ from cryoscape.model.posenc import make_encoding
 
 #: Squared radius (cycles/px)^2 of the support: points with |k|^2 >= this decode to 0.
 SUPPORT_R2 = 0.25
-
-
 def canonicalize(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Map points to the half-space ``kz > 0``, ties broken by ``ky > 0`` then ``kx >= 0``.
 
