@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -55,7 +55,7 @@ def _require_browser() -> str:
 
 @contextmanager
 def open_page(target: str | os.PathLike, width: int = 1200, height: int = 900,
-              allow_errors: bool = False) -> Iterator["object"]:
+              allow_errors: bool = False) -> Iterator[object]:
     """A Playwright ``Page`` with ``target`` (a file path or URL) loaded.
 
     Console errors and uncaught page errors are collected in ``page.cryoscape_errors`` and the

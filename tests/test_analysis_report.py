@@ -11,7 +11,8 @@ import pytest
 
 from cryoscape.analysis import perimage
 from cryoscape.analysis.report import Report, write_report
-from cryoscape.viz import curves, latent as vl
+from cryoscape.viz import curves
+from cryoscape.viz import latent as vl
 
 
 def blobs(D: int, k: int, seed: int = 0) -> list[np.ndarray]:

@@ -13,8 +13,14 @@ from cryoscape.errors import InputError
 from cryoscape.fourier.project import Projector
 from cryoscape.geometry import random_rotations
 from cryoscape.io.particles import CTFParams, ParticleSet
-from cryoscape.recon.backproject import (BackprojectConfig, PosedStack, backproject, posed_stack,
-                                         reconstruct_halves, split_halves)
+from cryoscape.recon.backproject import (
+    BackprojectConfig,
+    PosedStack,
+    backproject,
+    posed_stack,
+    reconstruct_halves,
+    split_halves,
+)
 from cryoscape.recon.insert import FourierAccumulator, half_lattice
 
 D, N, PSIZE_A = 32, 3000, 3.5
@@ -47,7 +53,7 @@ def sim() -> dict:
     shifts = rng.uniform(-3, 3, (N, 2)).astype(np.float32)
     ctf = ctf_params(N, rng)
     proj = Projector(torch.from_numpy(vol))
-    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    t = lambda a: torch.from_numpy(a)
     with_ctf = proj.project(t(rot), t(shifts), t(ctf), PSIZE_A).numpy()
     no_ctf = proj.project(t(rot), t(shifts), None, PSIZE_A).numpy()
     return dict(vol=vol, rot=rot, shifts=shifts, ctf=ctf, with_ctf=with_ctf, no_ctf=no_ctf)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from browser import canvas_stats, keep_artifact, next_frame, open_page
 
 pytest.importorskip("skimage")

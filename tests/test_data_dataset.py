@@ -9,7 +9,12 @@ import pytest
 import torch
 from test_train_helpers import simulate_particles, two_class_volumes
 
-from cryoscape.data.dataset import ParticleData, check_trainable, estimate_data_norm, particle_data
+from cryoscape.data.dataset import (
+    ParticleData,
+    check_trainable,
+    estimate_data_norm,
+    particle_data,
+)
 from cryoscape.data.preprocess import Preprocessor, half_plane
 from cryoscape.errors import InputError
 from cryoscape.fourier.fft import fft2c

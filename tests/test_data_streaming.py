@@ -15,7 +15,12 @@ import torch
 from test_train_helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
-from cryoscape.data.dataset import _BatchReader, estimate_data_norm, norm_subset, particle_data
+from cryoscape.data.dataset import (
+    _BatchReader,
+    estimate_data_norm,
+    norm_subset,
+    particle_data,
+)
 from cryoscape.data.preprocess import estimate_norm
 from cryoscape.errors import InputError
 from cryoscape.io.images import ImageSource

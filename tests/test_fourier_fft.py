@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from cryoscape.fourier.fft import fft2c, fft3c, hartley_to_fourier, ht2c, ht3c, ifft2c, ifft3c, iht2c, iht3c
+from cryoscape.fourier.fft import (
+    fft2c,
+    fft3c,
+    hartley_to_fourier,
+    ht2c,
+    ht3c,
+    ifft2c,
+    ifft3c,
+    iht2c,
+    iht3c,
+)
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ import mrcfile
 import numpy as np
 import pytest
 import torch
+from test_fourier_project import real_space_project
 
 from cryoscape.data.downsample import fourier_crop
 from cryoscape.fourier.project import Projector
-from test_fourier_project import real_space_project
 
 D_SMALL = 32
 MIRROR = torch.diag(torch.tensor([1.0, 1.0, -1.0]))

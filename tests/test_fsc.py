@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryoscape.analysis.fsc import (auto_mask, format_resolution, fsc, plot_fsc, resolution_at, save_fsc_txt,
-                                    shell_counts, shell_index_3d)
+from cryoscape.analysis.fsc import (
+    auto_mask,
+    format_resolution,
+    fsc,
+    plot_fsc,
+    resolution_at,
+    save_fsc_txt,
+    shell_counts,
+    shell_index_3d,
+)
 from cryoscape.cli.main import main as cli
 from cryoscape.io.mrc import read_volume, write_volume
 

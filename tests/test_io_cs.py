@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cryoscape.errors import InputError
-from cryoscape.io.cs import read_cs, write_cs
 from cryoscape.io.cryodrgn import ctf_to_cryodrgn, poses_to_cryodrgn
+from cryoscape.io.cs import read_cs, write_cs
 from cryoscape.io.load import load_particles
 from cryoscape.io.star import _read_blocks, write_star
 

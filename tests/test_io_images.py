@@ -47,7 +47,7 @@ def test_indexing_keeps_requested_order_across_files(two_stacks):
     a, b = two_stacks
     src = ImageSource.from_refs([b, a, b, a, a], np.array([2, 4, 0, 0, 1]), origin="x.star")
     assert src.shape == (5, 8, 8) and src.header_psize_A == pytest.approx(2.0)
-    values = lambda imgs: imgs[:, 0, 0].tolist()  # noqa: E731
+    values = lambda imgs: imgs[:, 0, 0].tolist()
     assert values(src[:]) == [12, 4, 10, 0, 1]
     assert values(src[[4, 0, 3]]) == [1, 12, 0]
     assert values(src[np.array([True, False, False, True, False])]) == [12, 0]

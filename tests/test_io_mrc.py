@@ -13,7 +13,13 @@ import pytest
 
 from cryoscape.errors import InputError
 from cryoscape.io import mrc
-from cryoscape.io.mrc import StackWriter, open_stack, read_header, read_volume, write_volume
+from cryoscape.io.mrc import (
+    StackWriter,
+    open_stack,
+    read_header,
+    read_volume,
+    write_volume,
+)
 
 
 def _write_mrc(path: Path, data: np.ndarray, voxel: float = 1.0) -> Path:

@@ -9,8 +9,6 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.decoder import FourierDecoder, canonicalize
 
 
-
-
 def _points_with_ties(B: int = 2, N: int = 200) -> torch.Tensor:
     """Random points plus points on the kz = 0 plane, the ky = kz = 0 axis and the origin."""
     g = torch.Generator().manual_seed(1)
@@ -76,8 +74,7 @@ def test_decode_under_bf16_autocast_stays_complex64_and_close():
 def test_geom_ladder_is_saved_and_old_checkpoints_keep_their_axis_ladder(tmp_path):
     """New weights carry the turned ladder; a state_dict from before it (no ``pe.b``) was trained
     with the axis-aligned ladder, gets it back on loading, and gives the same map as before."""
-    from cryoscape.model.posenc import ladder_vectors
-    from cryoscape.model.posenc import GeometricEncoding
+    from cryoscape.model.posenc import GeometricEncoding, ladder_vectors
     from cryoscape.model.vae import ReconModel
 
     cfg = ModelConfig(D=16, zdim=0, dec_width=32, dec_depth=2)

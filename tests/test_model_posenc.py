@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from cryoscape.model.config import ModelConfig
-from cryoscape.model.posenc import GaussianEncoding, GeometricEncoding, geometric_frequencies, make_encoding
+from cryoscape.model.posenc import (
+    GaussianEncoding,
+    GeometricEncoding,
+    geometric_frequencies,
+    make_encoding,
+)
 
 
 def test_geometric_frequencies_span_box_to_nyquist():

@@ -20,8 +20,6 @@ from cryoscape.model.encoder import pixel_mask
 from cryoscape.model.vae import ReconModel, VolumeMaker
 
 
-
-
 def _model(D: int = 16, zdim: int = 2, **kw) -> ReconModel:
     torch.manual_seed(0)
     kw = dict(enc_width=32, enc_depth=2, dec_width=32, dec_depth=2) | kw

@@ -17,8 +17,12 @@ import pytest
 import torch
 
 from cryoscape.model.config import ModelConfig
-from cryoscape.model.posenc import LadderEncoding, ladder_vectors
-from cryoscape.model.posenc import GeometricEncoding, geometric_frequencies
+from cryoscape.model.posenc import (
+    GeometricEncoding,
+    LadderEncoding,
+    geometric_frequencies,
+    ladder_vectors,
+)
 from cryoscape.model.vae import ReconModel
 
 
@@ -141,8 +145,8 @@ def test_fitted_maps_have_no_axis_spikes_and_fit_better():
     D = 32
     old = [_fit(D, seed, legacy=True) for seed in range(3)]
     new = [_fit(D, seed, legacy=False) for seed in range(3)]
-    xy = lambda runs: np.mean([(ex["x"] + ex["y"]) / 2 for ex, _ in runs])  # noqa: E731
-    err = lambda runs: np.mean([e for _, e in runs])  # noqa: E731
+    xy = lambda runs: np.mean([(ex["x"] + ex["y"]) / 2 for ex, _ in runs])
+    err = lambda runs: np.mean([e for _, e in runs])
     assert xy(old) > 2.6, old
     assert xy(new) < 2.2, new
     assert err(new) < err(old), (old, new)

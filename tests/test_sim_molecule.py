@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from cryoscape.sim import molecule
-from cryoscape.sim.molecule import CORE, EXTRA, HINGED, demo_atoms, demo_volume, demo_volumes
+from cryoscape.sim.molecule import (
+    CORE,
+    EXTRA,
+    HINGED,
+    demo_atoms,
+    demo_volume,
+    demo_volumes,
+)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,7 +24,13 @@ from cryoscape.data.preprocess import Preprocessor
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
-from cryoscape.train.distributed import BatchPart, DistContext, session, shard_order, split_rows
+from cryoscape.train.distributed import (
+    BatchPart,
+    DistContext,
+    session,
+    shard_order,
+    split_rows,
+)
 from cryoscape.train.objective import LossModule, ReconObjective
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")

@@ -9,8 +9,14 @@ import pytest
 
 pytest.importorskip("skimage")
 
-from cryoscape.viz.isosurface import (VIEWER_JS, Mesh, default_level, shrink, surface_mesh,  # noqa: E402
-                                      viewer_html)
+from cryoscape.viz.isosurface import (
+    VIEWER_JS,
+    Mesh,
+    default_level,
+    shrink,
+    surface_mesh,
+    viewer_html,
+)
 
 
 def ball(D: int, centre_zyx=(0, 0, 0), radius: float = 6.0, edge: float = 1.0) -> np.ndarray:

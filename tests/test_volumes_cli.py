@@ -7,7 +7,12 @@ import pytest
 import torch
 import yaml
 
-from cryoscape.analysis.volumes import generate_volumes, load_run, mirror_z, read_latents
+from cryoscape.analysis.volumes import (
+    generate_volumes,
+    load_run,
+    mirror_z,
+    read_latents,
+)
 from cryoscape.cli.main import main
 from cryoscape.errors import InputError
 from cryoscape.io.mrc import read_volume

@@ -6,8 +6,8 @@ centred transform, 0 .. D/2 (the corners beyond Nyquist are left out).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -41,7 +41,7 @@ class PerImageFSC:
 
     def summary(self) -> dict[str, float]:
         finite = self.res05_A[np.isfinite(self.res05_A)]
-        return {"n": int(len(self.indices)), "mean_auc": float(self.auc.mean()),
+        return {"n": len(self.indices), "mean_auc": float(self.auc.mean()),
                 "mean_res05_A": float(finite.mean()) if len(finite) else float("inf")}
 
 

@@ -171,7 +171,8 @@ def gt_step(cfg: AnalyzeConfig, run, z, run_dir: Path, outdir: Path):
 
 def plot_steps(run_dir: Path, outdir: Path, res: dict, maps: dict) -> list[tuple[str, Path]]:
     """The PNGs of the report (written to ``outdir``), as (caption, path)."""
-    from cryoscape.viz import curves, latent as vl
+    from cryoscape.viz import curves
+    from cryoscape.viz import latent as vl
 
     pc, (emb, emb_name) = res["pca"], res["embedding"]
     name, cl = next(iter(res["clusters"].items()))

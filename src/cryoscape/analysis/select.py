@@ -76,7 +76,7 @@ def threshold_values(z: np.ndarray, dim: str, pc_coords: np.ndarray | None = Non
         if pc_coords is None or not 1 <= k <= pc_coords.shape[1]:
             raise InputError(f"no principal component {k} (zdim {z.shape[1]})")
         return pc_coords[:, k - 1]
-    d = d[1:] if d.startswith("z") else d
+    d = d.removeprefix("z")
     if not d.isdigit() or int(d) >= z.shape[1]:
         raise InputError(f"threshold dimension {dim!r}: use 0..{z.shape[1] - 1}, norm or pc1..pc{z.shape[1]}")
     return z[:, int(d)]

@@ -34,7 +34,7 @@ class LatentGraph:
     """``graph``: (N, N) sparse CSR of edge lengths (a link i->j for each neighbour j of i within
     ``threshold``); ``degree: (N,)`` links per node (<= max_neighbors)."""
 
-    graph: "object"  # scipy.sparse.csr_matrix
+    graph: object  # scipy.sparse.csr_matrix
     threshold: float
     degree: np.ndarray
 

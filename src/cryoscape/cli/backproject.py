@@ -19,7 +19,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, print_warnings, setup_torch
+from cryoscape.cli.common import (
+    add_particle_args,
+    add_seed_arg,
+    add_threads_arg,
+    print_warnings,
+    setup_torch,
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +56,7 @@ def _output_paths(out: str) -> dict[str, Path]:
     if path.suffix.lower() not in (".mrc", ".map"):
         path = path.with_name(path.name + ".mrc")
     stem = path.with_suffix("")
-    named = lambda tail: stem.with_name(stem.name + tail)  # noqa: E731
+    named = lambda tail: stem.with_name(stem.name + tail)
     return {"full": path, "half1": named("_half1.mrc"), "half2": named("_half2.mrc"),
             "txt": named("_fsc.txt"), "png": named("_fsc.png")}
 
@@ -86,7 +92,12 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cryoscape.io.load import load_particles
-    from cryoscape.recon.backproject import BackprojectConfig, posed_stack, reconstruct_halves, split_halves
+    from cryoscape.recon.backproject import (
+        BackprojectConfig,
+        posed_stack,
+        reconstruct_halves,
+        split_halves,
+    )
 
     device = setup_torch(args.threads, args.device)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
@@ -108,7 +119,13 @@ def main(args: argparse.Namespace) -> int:
 
 def _write_outputs(rec, paths: dict[str, Path]) -> None:
     """Write the three maps and the FSC table/plot; print the resolutions."""
-    from cryoscape.analysis.fsc import auto_mask, format_resolution, fsc, plot_fsc, save_fsc_txt
+    from cryoscape.analysis.fsc import (
+        auto_mask,
+        format_resolution,
+        fsc,
+        plot_fsc,
+        save_fsc_txt,
+    )
     from cryoscape.io.mrc import write_volume
 
     for key in ("full", "half1", "half2"):

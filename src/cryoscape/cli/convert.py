@@ -46,8 +46,12 @@ def main(args: argparse.Namespace) -> int:
 
     from cryoscape.errors import InputError
     from cryoscape.io.load import load_particles
-    from cryoscape.io.write import (write_cryodrgn_ctf, write_cryodrgn_poses, write_index,
-                                    write_particles)
+    from cryoscape.io.write import (
+        write_cryodrgn_ctf,
+        write_cryodrgn_poses,
+        write_index,
+        write_particles,
+    )
 
     _check_outputs(args)
     need_box = bool(args.poses_pkl or args.ctf_pkl or args.out)

@@ -102,7 +102,11 @@ def _checks(pset) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cryoscape.cli.describe import describe_pickle, describe_volume, looks_like_volume
+    from cryoscape.cli.describe import (
+        describe_pickle,
+        describe_volume,
+        looks_like_volume,
+    )
     from cryoscape.io.load import load_particles
 
     path = Path(args.particles)

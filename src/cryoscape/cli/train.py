@@ -24,7 +24,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, print_warnings, setup_torch
+from cryoscape.cli.common import (
+    add_particle_args,
+    add_seed_arg,
+    add_threads_arg,
+    print_warnings,
+    setup_torch,
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -152,7 +158,7 @@ def _to_device(data, dev):  # dev: the torch.device training runs on
 
     import torch
 
-    mv = lambda t: None if t is None else t.to(dev)  # noqa: E731
+    mv = lambda t: None if t is None else t.to(dev)
     images = data.images
     if images is not None and dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)

@@ -37,7 +37,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import time
 
-    from cryoscape.analysis.volumes import generate_volumes, load_run, read_latents, write_volumes
+    from cryoscape.analysis.volumes import (
+        generate_volumes,
+        load_run,
+        read_latents,
+        write_volumes,
+    )
     from cryoscape.errors import InputError
 
     device = setup_torch(args.threads, args.device)

@@ -136,7 +136,7 @@ def _indices(state, body: dict) -> np.ndarray:
 def post_lasso(state, body: dict) -> Response:
     """How many particles (of all, not only those drawn) a lasso holds."""
     ind = _indices(state, body)
-    return json_response({"count": int(len(ind)), "n": state.n})
+    return json_response({"count": len(ind), "n": state.n})
 
 
 def post_select(state, body: dict) -> Response:
@@ -164,7 +164,7 @@ def handle_api(state, method: str, path: str, query: dict, body: dict | None) ->
     """Answer one API request; user errors become JSON 400."""
     table = GET if method == "GET" else POST
     if path.startswith("/files/maps/") and method == "GET":
-        func = lambda s, q: get_map_file(s, path[len("/files/maps/"):])  # noqa: E731
+        func = lambda s, q: get_map_file(s, path[len("/files/maps/"):])
     elif path in table:
         func = table[path]
     else:

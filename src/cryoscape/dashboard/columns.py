@@ -82,7 +82,7 @@ def file_columns(pset, rows: np.ndarray) -> list[Column]:
         for name in raw.dtype.names:
             if name == "uid" or name.startswith("rln_optics/") or (v := _numeric(raw[name])) is None:
                 continue
-            label = name[len("rln/_"):] if name.startswith("rln/_") else name
+            label = name.removeprefix("rln/_")
             cols.append(_file_column(f"file:{name}", label, v, rows))
     elif pset.metadata is not None:
         for name in pset.metadata.columns:

@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args) -> None:
         pass  # one line per request would drown the URL and warnings users need to see
 
     def _send(self, r: Response) -> None:
@@ -116,10 +116,10 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._send(r)  # fails when the browser went away (page reloaded mid-request)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._guarded("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body, problem = self._read_json()
         if problem:
             self._send(error_response(problem))

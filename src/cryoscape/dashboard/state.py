@@ -283,7 +283,7 @@ class DashboardState:
             comp = complement(ind, self.n)
             files = write_selection(name, ind, outdir, self.rp, src)
             files += write_selection(f"{name}_complement", comp, outdir, self.rp, src)
-        return {"name": name, "count": int(len(ind)), "complement": int(len(comp)),
+        return {"name": name, "count": len(ind), "complement": len(comp),
                 "folder": str(outdir), "files": [str(f) for f in files]}
 
 

@@ -18,8 +18,14 @@ import numpy as np
 from cryoscape.errors import InputError
 from cryoscape.geometry import cryosparc_pose_to_matrix, matrix_to_cryosparc_pose
 from cryoscape.io.particles import CTFParams, ParticleSet
-from cryoscape.io.star import (ANGLES, V30_OPTICS_COLS, check_images_mode, fallback_psize,
-                               image_names, pick_psize)
+from cryoscape.io.star import (
+    ANGLES,
+    V30_OPTICS_COLS,
+    check_images_mode,
+    fallback_psize,
+    image_names,
+    pick_psize,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,7 +131,7 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
         return None
 
 
-def _metadata(arr: np.ndarray) -> tuple["pd.DataFrame", "pd.DataFrame | None", np.ndarray | None]:
+def _metadata(arr: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray | None]:
     """(particle rows: rln/ fields + _rlnImageName, optics table from rln_optics/, groups)."""
     import pandas as pd
 

@@ -30,7 +30,7 @@ def resolve_image_path(path: str | os.PathLike, base_dir: str | os.PathLike,
     basename under ``datadir``. Raise InputError naming ``origin`` if none exists.
     """
     text = str(path).strip()
-    text = text[1:] if text.startswith(">") else text
+    text = text.removeprefix(">")
     p = Path(text)
     root = Path(datadir) if datadir is not None else Path(base_dir)
     if p.is_absolute():
@@ -96,7 +96,7 @@ class ImageSource:
 
     # construction -------------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "ImageSource":
+    def from_file(cls, path: str | os.PathLike) -> ImageSource:
         """All images of a ``.mrcs``/``.mrc`` stack, or of every stack listed in a ``.txt``."""
         path = Path(path)
         if path.suffix.lower() != ".txt":
@@ -111,7 +111,7 @@ class ImageSource:
 
     @classmethod
     def from_refs(cls, files: Sequence[str | os.PathLike], frames: np.ndarray, *,
-                  origin: str | os.PathLike | None = None) -> "ImageSource":
+                  origin: str | os.PathLike | None = None) -> ImageSource:
         """Per-particle file and 0-based frame; every file, frame and box size checked now."""
         frames = np.asarray(frames, np.int64)
         if len(files) != len(frames):
@@ -158,7 +158,7 @@ class ImageSource:
             return self._read(np.array([i]))[0]
         return self._read(self._indices(key))
 
-    def subset(self, ind: Index) -> "ImageSource":
+    def subset(self, ind: Index) -> ImageSource:
         """A new source with images ``ind`` (indices, slice or boolean mask), in that order."""
         ind = self._indices(ind)
         return ImageSource(self._headers, self._file_idx[ind], self._frames[ind], self.origin)

@@ -213,7 +213,7 @@ class StackWriter:
         self._fd: int | None = None
         self._offset = 0
 
-    def __enter__(self) -> "StackWriter":
+    def __enter__(self) -> StackWriter:
         if not self.path.parent.is_dir():
             raise InputError("output folder does not exist", self.path.parent)
         try:

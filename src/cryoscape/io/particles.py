@@ -41,7 +41,7 @@ class CTFParams:
     bfactor_A2: np.ndarray
 
     @classmethod
-    def from_columns(cls, n: int, **cols: Any) -> "CTFParams":
+    def from_columns(cls, n: int, **cols: Any) -> CTFParams:
         """Build from scalars or length-``n`` arrays; ``phase_shift_deg``/``bfactor_A2`` default 0."""
         cols.setdefault("phase_shift_deg", 0.0)
         cols.setdefault("bfactor_A2", 0.0)
@@ -50,7 +50,7 @@ class CTFParams:
     def __len__(self) -> int:
         return len(self.defocus_u_A)
 
-    def subset(self, ind: np.ndarray) -> "CTFParams":
+    def subset(self, ind: np.ndarray) -> CTFParams:
         return CTFParams(**{k: v[ind] for k, v in self.__dict__.items()})
 
     def to_cryodrgn(self, box: int, psize_A: np.ndarray | float) -> np.ndarray:
@@ -62,7 +62,7 @@ class CTFParams:
         return np.stack(cols, axis=1).astype(np.float32)
 
     @classmethod
-    def from_cryodrgn(cls, arr: np.ndarray) -> "CTFParams":
+    def from_cryodrgn(cls, arr: np.ndarray) -> CTFParams:
         arr = np.asarray(arr, np.float64)
         names = CRYODRGN_CTF_COLUMNS[2:]
         return cls.from_columns(len(arr), **{k: arr[:, i + 2] for i, k in enumerate(names)})
@@ -82,13 +82,13 @@ class ParticleSet:
 
     box: int
     psize_A: np.ndarray  # (N,) pixel size of the images, Å
-    images: "ImageSource | None" = None
+    images: ImageSource | None = None
     rotations: np.ndarray | None = None  # (N, 3, 3)
     shifts_A: np.ndarray | None = None  # (N, 2)
     ctf: CTFParams | None = None
     optics_group: np.ndarray | None = None  # (N,) int
-    metadata: "pd.DataFrame | None" = None  # one row per particle, original columns
-    optics: "pd.DataFrame | None" = None  # RELION data_optics table, if any
+    metadata: pd.DataFrame | None = None  # one row per particle, original columns
+    optics: pd.DataFrame | None = None  # RELION data_optics table, if any
     source: Path | None = None
     source_format: str = ""  # "star", "cs", "mrcs", "txt", "pkl"
     extra: dict = field(default_factory=dict)  # format-specific leftovers (e.g. raw cs array)
@@ -122,12 +122,12 @@ class ParticleSet:
     def has_poses(self) -> bool:
         return self.rotations is not None
 
-    def subset(self, ind: np.ndarray) -> "ParticleSet":
+    def subset(self, ind: np.ndarray) -> ParticleSet:
         """A new set with particles ``ind`` (indices or a boolean mask), in that order."""
         ind = np.asarray(ind)
         if ind.dtype == bool:
             ind = np.flatnonzero(ind)
-        take = lambda a: None if a is None else a[ind]  # noqa: E731
+        take = lambda a: None if a is None else a[ind]
         return replace(
             self,
             psize_A=self.psize_A[ind],

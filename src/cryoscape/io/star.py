@@ -30,7 +30,7 @@ V30_OPTICS_COLS = ("_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContr
                    "_rlnOriginX", "_rlnOriginY")
 
 
-def require_columns(df: "pd.DataFrame", cols: Iterable[str], path: str | os.PathLike | None,
+def require_columns(df: pd.DataFrame, cols: Iterable[str], path: str | os.PathLike | None,
                     needed_for: str, hint: str = "") -> None:
     """Raise InputError naming every column of ``cols`` missing from ``df``."""
     missing = [c for c in cols if c not in df.columns]
@@ -58,12 +58,12 @@ def _read_blocks(path: Path) -> dict:
     return {k: _underscored(v) for k, v in blocks.items() if hasattr(v, "columns")}
 
 
-def _underscored(df: "pd.DataFrame") -> "pd.DataFrame":
+def _underscored(df: pd.DataFrame) -> pd.DataFrame:
     """starfile drops the leading underscore of column names; put it back (original names)."""
     return df.rename(columns=lambda c: c if str(c).startswith("_") else f"_{c}")
 
 
-def _split_blocks(blocks: dict, path: Path) -> tuple["pd.DataFrame", "pd.DataFrame | None"]:
+def _split_blocks(blocks: dict, path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(particles table, optics table or None), whatever order the blocks are in."""
     if "particles" in blocks:
         return blocks["particles"].reset_index(drop=True), blocks.get("optics")
@@ -75,8 +75,8 @@ def _split_blocks(blocks: dict, path: Path) -> tuple["pd.DataFrame", "pd.DataFra
     raise InputError("no particle table (data_particles or a data_ loop) in the STAR file", path)
 
 
-def _optics_per_particle(parts: "pd.DataFrame", optics: "pd.DataFrame | None",
-                         path: Path) -> tuple["pd.DataFrame", np.ndarray | None]:
+def _optics_per_particle(parts: pd.DataFrame, optics: pd.DataFrame | None,
+                         path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Particle rows with their optics group's columns joined in, and the group per particle."""
     if optics is None or not len(optics):
         return parts, None
@@ -98,7 +98,7 @@ def _optics_per_particle(parts: "pd.DataFrame", optics: "pd.DataFrame | None",
     return joined, np.asarray(groups, np.int64)
 
 
-def _psize(rows: "pd.DataFrame") -> np.ndarray | None:
+def _psize(rows: pd.DataFrame) -> np.ndarray | None:
     """Image pixel size per particle (Å), or None when the file does not say."""
     if "_rlnImagePixelSize" in rows.columns:
         return rows["_rlnImagePixelSize"].to_numpy(np.float64)
@@ -108,7 +108,7 @@ def _psize(rows: "pd.DataFrame") -> np.ndarray | None:
     return None
 
 
-def _floats(rows: "pd.DataFrame", col: str, default: float | None = None) -> np.ndarray:
+def _floats(rows: pd.DataFrame, col: str, default: float | None = None) -> np.ndarray:
     if col not in rows.columns:
         return np.full(len(rows), np.nan if default is None else default)
     try:
@@ -117,7 +117,7 @@ def _floats(rows: "pd.DataFrame", col: str, default: float | None = None) -> np.
         raise InputError(f"column {col} is not numeric", None) from None
 
 
-def _ctf(rows: "pd.DataFrame", path: Path) -> CTFParams | None:
+def _ctf(rows: pd.DataFrame, path: Path) -> CTFParams | None:
     if "_rlnDefocusU" not in rows.columns:
         return None
     require_columns(rows, ["_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContrast"],
@@ -131,7 +131,7 @@ def _ctf(rows: "pd.DataFrame", path: Path) -> CTFParams | None:
         phase_shift_deg=_floats(rows, "_rlnPhaseShift", 0.0), bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0))
 
 
-def _poses(rows: "pd.DataFrame", psize_A: np.ndarray | None, path: Path,
+def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
            warnings: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(rotations (N,3,3), shifts_A (N,2)); either None when the file lacks it."""
     have = [c for c in ANGLES if c in rows.columns]
@@ -151,7 +151,7 @@ def _poses(rows: "pd.DataFrame", psize_A: np.ndarray | None, path: Path,
     return rot, None
 
 
-def _images(rows: "pd.DataFrame", path: Path, datadir, images: str, warnings: list[str]):
+def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list[str]):
     """ImageSource for ``_rlnImageName`` or None (mode 'optional' records why in ``warnings``)."""
     from cryoscape.io.images import ImageSource, image_refs_from_names
 
@@ -231,7 +231,7 @@ def fallback_psize(src, *, needed: bool, path: Path, warnings: list[str], hint: 
     return np.ones(n)
 
 
-def _box(rows: "pd.DataFrame", src, path: Path, warnings: list[str]) -> int:
+def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
     """Box from ``_rlnImageSize``, else the stacks; 0 if unknown. Disagreement is a warning."""
     box = 0
     if "_rlnImageSize" in rows.columns and len(rows):
@@ -257,7 +257,7 @@ def image_names(pset: ParticleSet, out_dir: Path) -> list[str] | None:
     return [f"{fr + 1:06d}@{rel[f]}" for f, fr in zip(files.tolist(), frames.tolist())]
 
 
-def _angles(pset: ParticleSet, old: "pd.DataFrame") -> np.ndarray:
+def _angles(pset: ParticleSet, old: pd.DataFrame) -> np.ndarray:
     """Euler angles for ``pset.rotations``; the file's own angles where they give the same matrix."""
     euler = matrix_to_euler(pset.rotations)
     if all(c in old.columns for c in ANGLES):
@@ -267,7 +267,7 @@ def _angles(pset: ParticleSet, old: "pd.DataFrame") -> np.ndarray:
     return euler
 
 
-def _keep_close(old: "pd.DataFrame", col: str, new: np.ndarray) -> np.ndarray:
+def _keep_close(old: pd.DataFrame, col: str, new: np.ndarray) -> np.ndarray:
     """``new``, except where the file's value is equal to ~1e-9 (unit round trips, e.g. rad <-> deg
     or Å <-> px, must not rewrite a column's digits)."""
     if col not in old.columns:
@@ -280,7 +280,7 @@ def _keep_close(old: "pd.DataFrame", col: str, new: np.ndarray) -> np.ndarray:
     return np.where(same, orig, new)
 
 
-def _particle_table(pset: ParticleSet, out_dir: Path) -> "pd.DataFrame":
+def _particle_table(pset: ParticleSet, out_dir: Path) -> pd.DataFrame:
     import pandas as pd
 
     old = pset.metadata if pset.metadata is not None else pd.DataFrame(index=range(pset.n))
@@ -317,7 +317,7 @@ def _optics_values(pset: ParticleSet) -> dict[str, np.ndarray]:
     return vals
 
 
-def _optics_table(pset: ParticleSet) -> tuple["pd.DataFrame", np.ndarray]:
+def _optics_table(pset: ParticleSet) -> tuple[pd.DataFrame, np.ndarray]:
     """(data_optics table, optics group per particle), one group per distinct optics.
 
     The input's groups and their extra columns (beam tilt, ...) are kept when every particle of
@@ -357,7 +357,7 @@ def _optics_table(pset: ParticleSet) -> tuple["pd.DataFrame", np.ndarray]:
     return table, groups
 
 
-def _format_block(name: str, df: "pd.DataFrame") -> str:
+def _format_block(name: str, df: pd.DataFrame) -> str:
     import csv
 
     head = [f"\n# version 30001\n\ndata_{name}\n\nloop_"]

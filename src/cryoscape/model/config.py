@@ -46,7 +46,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error so typos do not pass silently."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known

@@ -63,7 +63,7 @@ class ReconModel(nn.Module):
         return VolumeMaker(self, D, batch).volumes(zs)[0]
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "ReconModel":
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> ReconModel:
         """Rebuild the model saved by the training loop (``model_config`` + ``model_state``)."""
         ckpt = load_checkpoint(path, map_location)
         try:

@@ -8,8 +8,9 @@ insert at ``k @ A`` (see :mod:`cryoscape.recon.insert`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch

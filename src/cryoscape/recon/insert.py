@@ -18,6 +18,7 @@ from cryoscape.fourier.lattice import freqs_2d
 from cryoscape.fourier.project import gridding_correction
 from cryoscape.fourier.slicing import rotate_lattice
 
+
 def half_lattice(D: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Friedel half of a ``D x D`` image lattice inside the Nyquist circle.
 
@@ -84,7 +85,7 @@ class FourierAccumulator:
         self.sums += batch
         self.n_images += rot.shape[0]
 
-    def add(self, other: "FourierAccumulator") -> "FourierAccumulator":
+    def add(self, other: FourierAccumulator) -> FourierAccumulator:
         """A new accumulator holding both sets of sums (e.g. half-maps -> full map)."""
         out = FourierAccumulator(self.D, self.device)
         out.sums = self.sums + other.sums.to(self.device)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def _projector(vol: np.ndarray):
     return Projector(torch.from_numpy(np.ascontiguousarray(vol, np.float32)))
 
 
-def _clean_images(proj, parts: "Particles", idx: np.ndarray, psize_A: float) -> "torch.Tensor":
+def _clean_images(proj, parts: Particles, idx: np.ndarray, psize_A: float) -> torch.Tensor:
     """``(len(idx), D, D)`` noise-free images of particles ``idx`` (all of one volume)."""
     import torch
 
@@ -36,7 +37,7 @@ def _clean_images(proj, parts: "Particles", idx: np.ndarray, psize_A: float) -> 
         return proj.project(rot, shift, ctf, psize_A)
 
 
-def noise_sigma(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles") -> float:
+def noise_sigma(cfg: SimConfig, bank: VolumeBank, parts: Particles) -> float:
     """Noise standard deviation for ``cfg.snr``: ``sqrt(var(signal) / snr)``; 0 for infinite SNR.
 
     ``var(signal)`` is the pixel variance of up to ``cfg.snr_sample`` noise-free images of
@@ -68,7 +69,7 @@ def _runs(idx: np.ndarray) -> Iterator[tuple[int, int]]:
     return zip(bounds[:-1], bounds[1:])
 
 
-def write_images(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: float,
+def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,
                  outdir: Path) -> None:
     """Write ``particles.mrcs`` and ``gt_volumes/vol_*.mrc``; fill ``parts.stats``.
 

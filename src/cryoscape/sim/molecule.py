@@ -18,8 +18,8 @@ centre of mass of the complete molecule at ``t = 0.5``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 import numpy as np
 

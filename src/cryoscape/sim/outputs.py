@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cryoscape.sim.sources import VolumeBank
 
 
-def particle_set(bank: "VolumeBank", parts: "Particles", outdir: Path) -> ParticleSet:
+def particle_set(bank: VolumeBank, parts: Particles, outdir: Path) -> ParticleSet:
     """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``."""
     from cryoscape.io.images import ImageSource
 
@@ -26,7 +26,7 @@ def particle_set(bank: "VolumeBank", parts: "Particles", outdir: Path) -> Partic
                        ctf=parts.ctf, source=outdir / "particles.star", source_format="star")
 
 
-def _ground_truth(bank: "VolumeBank", parts: "Particles", pset: ParticleSet) -> dict[str, np.ndarray]:
+def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict[str, np.ndarray]:
     gt = {"volume_index": parts.volume_index, "rotations": pset.rotations, "shifts_A": pset.shifts_A,
           "volume_t": bank.t, "volume_state": bank.state}
     if parts.t is not None:
@@ -38,7 +38,7 @@ def _ground_truth(bank: "VolumeBank", parts: "Particles", pset: ParticleSet) -> 
     return gt
 
 
-def _record(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: float) -> dict:
+def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) -> dict:
     from cryoscape import __version__
     from cryoscape.sim.sampling import T_MIXTURES
     from cryoscape.sim.simulate import config_dict
@@ -49,7 +49,7 @@ def _record(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: flo
         "config": config_dict(cfg),
         "box": bank.D,
         "psize_A": bank.psize_A,
-        "n_particles": int(len(parts.volume_index)),
+        "n_particles": len(parts.volume_index),
         "volumes": bank.description,
         "n_volumes": len(bank),
         "n_states": bank.n_states,
@@ -64,10 +64,15 @@ def _record(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: flo
     }
 
 
-def write_metadata(cfg: "SimConfig", bank: "VolumeBank", parts: "Particles", sigma: float,
+def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,
                    outdir: Path) -> Path:
     """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json."""
-    from cryoscape.io.write import atomic_write_bytes, write_cryodrgn_ctf, write_cryodrgn_poses, write_particles
+    from cryoscape.io.write import (
+        atomic_write_bytes,
+        write_cryodrgn_ctf,
+        write_cryodrgn_poses,
+        write_particles,
+    )
 
     pset = particle_set(bank, parts, outdir)
     star = outdir / "particles.star"

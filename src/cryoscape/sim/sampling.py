@@ -13,7 +13,7 @@ sampled three ways). Each is a truncated Gaussian mixture on ``t`` in [0, 1] (dr
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ conformations on the grid ``t = linspace(0, 1, n_t)`` (continuous heterogeneity)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from cryoscape.data.dataset import ParticleData
-from cryoscape.device import resolve_device
 from cryoscape.data.preprocess import Preprocessor
+from cryoscape.device import resolve_device
 from cryoscape.errors import InputError
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel

@@ -13,8 +13,15 @@ from pathlib import Path
 from cryoscape.errors import InputError
 from cryoscape.model.config import ModelConfig
 from cryoscape.train import checkpoint as ck
-from cryoscape.train.config import (CONFIG_NAME, DataConfig, TrainConfig, config_dict, load_config,
-                                    resume_differences, save_config)
+from cryoscape.train.config import (
+    CONFIG_NAME,
+    DataConfig,
+    TrainConfig,
+    config_dict,
+    load_config,
+    resume_differences,
+    save_config,
+)
 
 #: Files a training run writes; ``--overwrite`` removes exactly these.
 OUTPUT_RE = re.compile(r"^(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)$")

@@ -51,7 +51,7 @@ class Mesh:
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Mesh":
+    def from_json(cls, text: str) -> Mesh:
         """The mesh :meth:`to_json` wrote (floats rounded as written)."""
         d = json.loads(text)
         return cls(np.asarray(d["verts"], np.float32).reshape(-1, 3),
