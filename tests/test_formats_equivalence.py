@@ -47,8 +47,10 @@ def test_same_particles_from_star_cs_and_pickles(sim):
 
 
 def test_same_latents_from_star_cs_and_pickles(sim, tmp_path):
+    # fp32 (--no-amp): the pickles hold float32 poses/shifts, the star float64; under bf16 autocast
+    # rounding amplifies those 1e-7 differences to ~1e-3 in z after an epoch (in fp32: 4e-7)
     small = ["--zdim", "2", "-n", "1", "--enc-width", "32", "--enc-depth", "1", "--dec-width", "32",
-             "--dec-depth", "1", "--batch-size", "16", "--seed", "3", "--device", "cpu"]
+             "--dec-depth", "1", "--batch-size", "16", "--seed", "3", "--device", "cpu", "--no-amp"]
     z = {}
     for name, inputs in _three_ways(sim).items():
         assert cryoscape(["train", *inputs, "-o", str(tmp_path / name), *small]) == 0
