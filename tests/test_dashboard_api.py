@@ -399,3 +399,15 @@ def test_cli_prints_url_and_stops_on_ctrl_c(trained):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_client_closing_early_is_not_reported(capsys):
+    """A client that resets its connection leaves no traceback on the user's terminal."""
+    from cryoscape.dashboard.server import DashboardServer
+
+    server = DashboardServer.__new__(DashboardServer)  # handle_error needs no bound socket
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert capsys.readouterr().err == ""

@@ -157,6 +157,13 @@ class DashboardServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
 
+    def handle_error(self, request, client_address) -> None:
+        """A browser that closes its connection early (a reload, a cancelled fetch) is routine, not
+        an error worth a traceback; anything else is reported as the standard library does."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         """The address to open: localhost for the loopback, the machine's name for all interfaces."""
