@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoscape.device import resolve_device
+from cryoscape.io.mrc import read_header
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     Measured,
@@ -148,7 +151,7 @@ def main() -> None:
     simulate(args, sim)
     gt = dict(np.load(sim / "ground_truth.npz"))
     metric = "spearman_pc1" if args.kind == "continuous" else "ari_kmeans"
-    psize = float(__import__("mrcfile").open(sim / "gt_volumes" / "vol_000.mrc").voxel_size.x)
+    psize = read_header(sim / "gt_volumes" / "vol_000.mrc").psize_A
 
     ours, drgn = work / "cryoscape", work / "cryodrgn"
     drgn_name = f"cryoDRGN ({args.drgn_arch})"
@@ -162,8 +165,7 @@ def main() -> None:
     curves = {"cryoscape": cryoscape_curve(ours, gt), drgn_name: cryodrgn_curve(drgn, gt)}
     perimage = {}
     if args.perimage:
-        dev = "cpu" if args.device == "auto" and not __import__("torch").cuda.is_available() else args.device
-        perimage["cryoscape"] = perimage_cryoscape(ours, sim, args.perimage, "cuda" if dev == "auto" else dev)
+        perimage["cryoscape"] = perimage_cryoscape(ours, sim, args.perimage, str(resolve_device(args.device)))
         perimage[drgn_name] = perimage_cryodrgn(args.cryodrgn, drgn, sim, args.perimage, psize)
     print(f"\n{args.n} particles, D={args.D}, SNR {args.snr}, {args.kind}, zdim {args.zdim}; metric {metric}; "
           f"per-image FSC over {args.perimage} particles at each tool's last epoch")

@@ -117,13 +117,22 @@ def _train(args: argparse.Namespace, dist) -> int:
         print_warnings("train", pset)
     data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
 
-    def learning_rate() -> float:
-        if args.lr is not None:
-            return args.lr
-        prev = None if args.overwrite else previous_config(args.outdir)
-        return prev[2].lr if prev is not None else default_lr(data.D)
+    dcfg = DataConfig(particles=_abs(args.particles), D=data.D, psize_A=data.psize_A, n_particles=len(data),
+                      datadir=_abs(args.datadir), poses=_abs(args.poses), ctf=_abs(args.ctf),
+                      ind=_abs(args.ind), box=args.box, apix=args.apix,
+                      uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
 
-    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(dist.on_main(learning_rate)),
+    def lr_and_norm() -> tuple[float, tuple[float, float]]:
+        """A resumed run keeps its learning rate (unless --lr is given) and its normalisation."""
+        prev = None if args.overwrite else previous_config(args.outdir)
+        lr = args.lr if args.lr is not None else (prev[2].lr if prev is not None else default_lr(data.D))
+        norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
+        return lr, norm
+
+    # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
+    lr, norm = dist.on_main(lr_and_norm)
+    dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(lr),
                        beta=args.beta, seed=args.seed, amp=amp_supported(dist.device) if args.amp is None else args.amp,
                        checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
@@ -131,17 +140,6 @@ def _train(args: argparse.Namespace, dist) -> int:
     mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
                        dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
                        pe_dim=args.pe_dim)
-    dcfg = DataConfig(particles=_abs(args.particles), D=data.D, psize_A=data.psize_A, n_particles=len(data),
-                      datadir=_abs(args.datadir), poses=_abs(args.poses), ctf=_abs(args.ctf),
-                      ind=_abs(args.ind), box=args.box, apix=args.apix,
-                      uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
-
-    def data_norm() -> tuple[float, float]:
-        prev = None if args.overwrite else previous_config(args.outdir)
-        return tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
-
-    # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
-    dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(dist.on_main(data_norm))})
     data = _to_device(data, dist.device)
     res = train(args.outdir, mcfg, dcfg, tcfg, data, overwrite=args.overwrite, dist=dist)
     if res.epochs_run == 0 and dist.is_main:
