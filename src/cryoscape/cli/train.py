@@ -31,6 +31,7 @@ from cryoscape.cli.common import (
     print_warnings,
     setup_torch,
 )
+from cryoscape.train.config import LR_SCHEDULES
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -43,6 +44,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3 up to a 64 px box, "
                    "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)")
     p.add_argument("--beta", type=float, help="KL weight (default: 1/zdim)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="learning rate over the run: cosine falls from --lr to 5%% of it at the last "
+                   "epoch of -n (default: cosine; a resumed run keeps its own)")
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-width", type=int, default=256, help="encoder hidden width (default: 256)")
     g.add_argument("--enc-depth", type=int, default=3, help="encoder hidden layers (default: 3)")
@@ -122,21 +126,22 @@ def _train(args: argparse.Namespace, dist) -> int:
                       ind=_abs(args.ind), box=args.box, apix=args.apix,
                       uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
 
-    def lr_and_norm() -> tuple[float, tuple[float, float]]:
-        """A resumed run keeps its learning rate (unless --lr is given) and its normalisation."""
+    def lr_and_norm() -> tuple[float, str, tuple[float, float]]:
+        """A resumed run keeps its learning rate and schedule (unless given) and its normalisation."""
         prev = None if args.overwrite else previous_config(args.outdir)
         lr = args.lr if args.lr is not None else (prev[2].lr if prev is not None else default_lr(data.D))
+        schedule = args.lr_schedule or (prev[2].lr_schedule if prev is not None else "cosine")
         norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
-        return lr, norm
+        return lr, schedule, norm
 
     # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
-    lr, norm = dist.on_main(lr_and_norm)
+    lr, schedule, norm = dist.on_main(lr_and_norm)
     dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(lr),
                        beta=args.beta, seed=args.seed, amp=amp_supported(dist.device) if args.amp is None else args.amp,
                        checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
-                       threads=args.threads, load=_abs(args.load))
+                       threads=args.threads, load=_abs(args.load), lr_schedule=schedule)
     mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
                        dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
                        pe_dim=args.pe_dim)

@@ -169,9 +169,12 @@ class Trainer:
         order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(
             _epoch_seed(self.tcfg.seed, epoch, 0))).numpy()
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
+        steps = -(-len(self.data) // self.tcfg.batch_size)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         t0, n = time.perf_counter(), 0
         for i, (idx, images, part) in enumerate(self._batches(order)):
+            for g in self.opt.param_groups:
+                g["lr"] = self.tcfg.lr_at((epoch + i / steps) / self.tcfg.epochs)
             terms = self._step(idx, images, gen, part)
             n_batch = len(idx) if part is None else part.total  # images in the global batch
             sums += torch.stack(terms).double() * n_batch
