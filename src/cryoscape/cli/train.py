@@ -31,7 +31,7 @@ from cryoscape.cli.common import (
     print_warnings,
     setup_torch,
 )
-from cryoscape.train.config import LR_SCHEDULES
+from cryoscape.train.config import LR_FLOOR, LR_SCHEDULES, TrainConfig
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -45,8 +45,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)")
     p.add_argument("--beta", type=float, help="KL weight (default: 1/zdim)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help="learning rate over the run: cosine falls from --lr to 5%% of it at the last "
-                   "epoch of -n (default: cosine; a resumed run keeps its own)")
+                   help=f"learning rate over the run: cosine falls from --lr to {LR_FLOOR * 100:g}%% of it at "
+                   f"the last epoch of -n (default: {TrainConfig.lr_schedule}; a resumed run keeps its own)")
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-width", type=int, default=256, help="encoder hidden width (default: 256)")
     g.add_argument("--enc-depth", type=int, default=3, help="encoder hidden layers (default: 3)")
@@ -130,7 +130,7 @@ def _train(args: argparse.Namespace, dist) -> int:
         """A resumed run keeps its learning rate and schedule (unless given) and its normalisation."""
         prev = None if args.overwrite else previous_config(args.outdir)
         lr = args.lr if args.lr is not None else (prev[2].lr if prev is not None else default_lr(data.D))
-        schedule = args.lr_schedule or (prev[2].lr_schedule if prev is not None else "cosine")
+        schedule = args.lr_schedule or (prev[2].lr_schedule if prev is not None else TrainConfig.lr_schedule)
         norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
         return lr, schedule, norm
 
