@@ -1,4 +1,4 @@
-"""The KL weight: 4/zdim by default, written into config.yaml as the number used, and what the loss
+"""The KL weight: 2/zdim by default, written into config.yaml as the number used, and what the loss
 really weighs the KL by; runs from before (``beta: null``, which meant 1/zdim) resume unchanged."""
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ def sim_args(tmp_path):
 
 
 def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
-    assert BETA_ZDIM == 4.0 and default_beta(8) == 0.5 and default_beta(0) == 0.0
-    assert TrainConfig().beta_for(8) == 0.5 and TrainConfig(beta=0.1).beta_for(8) == 0.1
+    assert BETA_ZDIM == 2.0 and default_beta(8) == 0.25 and default_beta(0) == 0.0
+    assert TrainConfig().beta_for(8) == 0.25 and TrainConfig(beta=0.1).beta_for(8) == 0.1
     run = tmp_path / "run"
     assert main([*sim_args, "-o", str(run), "-n", "1"]) == 0
-    assert _beta(run) == 2.0 and load_config(run)[2].beta == 2.0   # 4 / zdim, as a number
-    assert _weight_used(run) == pytest.approx(2.0, rel=1e-2)
+    assert _beta(run) == 1.0 and load_config(run)[2].beta == 1.0   # 2 / zdim, as a number
+    assert _weight_used(run) == pytest.approx(1.0, rel=1e-2)
     given = tmp_path / "given"
     assert main([*sim_args, "-o", str(given), "-n", "1", "--beta", "0.3"]) == 0
     assert _beta(given) == 0.3 and _weight_used(given) == pytest.approx(0.3, rel=1e-2)
@@ -59,4 +59,4 @@ def test_a_run_from_before_keeps_one_over_zdim(tmp_path, sim_args):
     assert load_config(run)[2].beta == 0.5
     assert main([*args, "-n", "2"]) == 0
     assert _beta(run) == 0.5 and _weight_used(run) == pytest.approx(0.5, rel=1e-2)
-    assert main([*args, "-n", "3", "--beta", "2.0"]) == 2   # a different weight is refused
+    assert main([*args, "-n", "3", "--beta", "1.0"]) == 2   # a different weight is refused

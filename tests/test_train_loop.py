@@ -54,7 +54,7 @@ def test_outputs_follow_the_contract(sim, tmp_path):
     assert mcfg == ModelConfig.from_dict(ckpt["model_config"]) and mcfg.D == D
     assert dcfg.psize_A == pytest.approx(4.0) and dcfg.n_particles == N
     assert list(dcfg.norm) == ckpt["norm"] and dcfg.norm[1] > 0
-    assert tcfg.epochs == 3 and tcfg.beta == 2.0  # the default 4/zdim, recorded as a number
+    assert tcfg.epochs == 3 and tcfg.beta == 1.0  # the default 2/zdim, recorded as a number
     model = ReconModel.from_checkpoint(out / "weights.pt")
     assert model.eval_volume(torch.zeros(2)).shape == (D, D, D)
 

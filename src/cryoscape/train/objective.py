@@ -13,7 +13,7 @@ reported, scale-free quantities
 
     loss = mse + beta * kl / N,   mse = mean_k |Y_k - pred_k|^2,   kl = KL per image (nats)
 
-both averaged over the batch; ``beta = 1`` is the true ELBO, the default ``beta = 4/zdim``
+both averaged over the batch; ``beta = 1`` is the true ELBO, the default ``beta = 2/zdim``
 (:data:`~cryoscape.train.config.BETA_ZDIM`) weakens the prior. For ``zdim = 0`` the loss is the mse alone.
 
 Under torchrun each rank holds a :class:`~cryoscape.train.distributed.BatchPart` of the global
