@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 import yaml
 
 from cryoscape.cli.main import main
@@ -41,6 +42,7 @@ def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
     assert main([*sim_args, "-o", str(run), "-n", "1"]) == 0
     assert _beta(run) == 1.0 and load_config(run)[2].beta == 1.0   # 2 / zdim, as a number
     assert _weight_used(run) == pytest.approx(1.0, rel=1e-2)
+    assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == 1.0  # as config.yaml
     given = tmp_path / "given"
     assert main([*sim_args, "-o", str(given), "-n", "1", "--beta", "0.3"]) == 0
     assert _beta(given) == 0.3 and _weight_used(given) == pytest.approx(0.3, rel=1e-2)

@@ -12,7 +12,6 @@ its part of each global batch, through DistributedDataParallel; rank 0 alone wri
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
 import sys
 import time
@@ -29,7 +28,7 @@ from cryoscape.errors import InputError
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
-from cryoscape.train.config import DataConfig, TrainConfig
+from cryoscape.train.config import DataConfig, TrainConfig, config_dict
 from cryoscape.train.distributed import BatchPart, DistContext, shard_order, split_rows
 from cryoscape.train.objective import LossModule, ReconObjective
 from cryoscape.train.outdir import prepare_outdir
@@ -214,11 +213,11 @@ class Trainer:
         if z is not None:
             ck.save_latents(self.outdir / f"z.{epoch}.npy", z)
             ck.save_latents(self.outdir / "z.npy", z)
-        state = {"model_config": self.mcfg.to_dict(), "model_state": self.model.state_dict(),
+        cfg = config_dict(self.mcfg, self.dcfg, self.tcfg)  # what config.yaml says, beta resolved
+        state = {"model_config": cfg["model"], "model_state": self.model.state_dict(),
                  "optimizer_state": self.opt.state_dict(), "epoch": epoch,
                  "norm": [float(x) for x in self.dcfg.norm], "rng_state": torch.get_rng_state(),
-                 "log": self.log, "data_config": dataclasses.asdict(self.dcfg),
-                 "train_config": dataclasses.asdict(self.tcfg)}
+                 "log": self.log, "data_config": cfg["data"], "train_config": cfg["train"]}
         ck.save_checkpoint(self.outdir, epoch, state)
         return z
 
