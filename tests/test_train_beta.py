@@ -1,5 +1,7 @@
-"""The KL weight: 2/zdim by default, written into config.yaml as the number used, and what the loss
-really weighs the KL by; runs from before (``beta: null``, which meant 1/zdim) resume unchanged."""
+"""The KL weight: 4/zdim by default, reached by a linear warm-up from a quarter of it over the first
+BETA_WARMUP_IMAGES images; written into config.yaml as the number used, logged per epoch, and what
+the loss really weighs the KL by. Runs from before (``beta: null``, which meant 1/zdim; no
+``beta_schedule``: constant) resume unchanged."""
 
 from __future__ import annotations
 
@@ -11,20 +13,25 @@ import yaml
 
 from cryoscape.cli.main import main
 from cryoscape.data.preprocess import half_plane
-from cryoscape.train.config import BETA_ZDIM, TrainConfig, default_beta, load_config
+from cryoscape.train import config
+from cryoscape.train.config import BETA_WARMUP_START, BETA_ZDIM, TrainConfig, default_beta, load_config
 
 D = 16
 
 
-def _beta(run) -> float:
-    return yaml.safe_load((run / "config.yaml").read_text())["train"]["beta"]
+def _train_cfg(run) -> dict:
+    return yaml.safe_load((run / "config.yaml").read_text())["train"]
 
 
-def _weight_used(run) -> float:
-    """beta as the loss applied it: log.csv has loss = mse + beta * kl / N (N half-plane points)."""
+def _log(run) -> list[dict]:
     with open(run / "log.csv") as f:
-        row = list(csv.DictReader(f))[-1]
-    return (float(row["loss"]) - float(row["mse"])) * len(half_plane(D)) / float(row["kl"])
+        return list(csv.DictReader(f))
+
+
+def _weights_used(run) -> list[float]:
+    """beta as the loss applied it in each epoch: log.csv has loss = mse + beta * kl / N (N half-plane
+    points); exact here, where an epoch is one step."""
+    return [(float(r["loss"]) - float(r["mse"])) * len(half_plane(D)) / float(r["kl"]) for r in _log(run)]
 
 
 @pytest.fixture
@@ -35,30 +42,74 @@ def sim_args(tmp_path):
             "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
 
 
-def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
-    assert BETA_ZDIM == 2.0 and default_beta(8) == 0.25 and default_beta(0) == 0.0
-    assert TrainConfig().beta_for(8) == 0.25 and TrainConfig(beta=0.1).beta_for(8) == 0.1
+def test_warmup_goes_from_a_quarter_of_beta_to_beta_then_stays():
+    assert BETA_ZDIM == 4.0 and default_beta(8) == 0.5 and default_beta(0) == 0.0
+    t = TrainConfig()
+    assert t.beta_schedule == "warmup" and t.beta_for(8) == 0.5 and TrainConfig(beta=0.1).beta_for(8) == 0.1
+    assert BETA_WARMUP_START == 0.25
+    W = config.BETA_WARMUP_IMAGES
+    assert t.beta_at(8, 0) == pytest.approx(0.125) and t.beta_at(8, W) == pytest.approx(0.5)
+    assert t.beta_at(8, W / 2) == pytest.approx(0.5 * (0.25 + 0.75 * 0.5))
+    ramp = [t.beta_at(8, W * p / 50) for p in range(51)]
+    assert all(b > a for a, b in zip(ramp, ramp[1:]))
+    assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == 0.5                 # then constant
+    assert TrainConfig(beta_schedule="constant").beta_at(8, 0) == 0.5
+    assert t.beta_at(0, 100) == 0.0                                       # homogeneous: no KL term
+    with pytest.raises(ValueError, match="beta_schedule"):
+        TrainConfig(beta_schedule="ramp")
+
+
+def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args, monkeypatch):
+    monkeypatch.setattr(config, "BETA_WARMUP_IMAGES", 32)   # 16 images per epoch: warm after 2 epochs
     run = tmp_path / "run"
-    assert main([*sim_args, "-o", str(run), "-n", "1"]) == 0
-    assert _beta(run) == 1.0 and load_config(run)[2].beta == 1.0   # 2 / zdim, as a number
-    assert _weight_used(run) == pytest.approx(1.0, rel=1e-2)
-    assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == 1.0  # as config.yaml
+    assert main([*sim_args, "-o", str(run), "-n", "3"]) == 0
+    t = _train_cfg(run)
+    assert t["beta"] == 2.0 and t["beta_schedule"] == "warmup"    # 4 / zdim, as a number
+    assert load_config(run)[2].beta == 2.0
+    ramp = [2.0 * BETA_WARMUP_START, 2.0 * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5), 2.0]
+    assert [float(r["beta"]) for r in _log(run)] == pytest.approx(ramp, rel=1e-5)
+    assert _weights_used(run) == pytest.approx(ramp, rel=1e-2)
+    assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == 2.0  # as config.yaml
     given = tmp_path / "given"
-    assert main([*sim_args, "-o", str(given), "-n", "1", "--beta", "0.3"]) == 0
-    assert _beta(given) == 0.3 and _weight_used(given) == pytest.approx(0.3, rel=1e-2)
+    assert main([*sim_args, "-o", str(given), "-n", "2", "--beta", "0.3", "--beta-schedule", "constant"]) == 0
+    assert _train_cfg(given)["beta"] == 0.3 and _train_cfg(given)["beta_schedule"] == "constant"
+    assert _weights_used(given) == pytest.approx([0.3, 0.3], rel=1e-2)
 
 
-def test_a_run_from_before_keeps_one_over_zdim(tmp_path, sim_args):
+def test_a_resumed_run_keeps_its_warmup(tmp_path, sim_args, monkeypatch):
+    """Resuming continues the warm-up where the run is in it (the weight depends on the images
+    trained on, not on how many sessions the run took) and a different schedule is refused."""
+    monkeypatch.setattr(config, "BETA_WARMUP_IMAGES", 48)
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    assert main([*sim_args, "-o", str(whole), "-n", "4"]) == 0
+    assert main([*sim_args, "-o", str(run), "-n", "4", "--checkpoint-every", "1"]) == 0
+    for f in ("weights.3.pt", "weights.2.pt"):
+        (run / f).unlink()
+    assert main([*sim_args, "-o", str(run), "-n", "4"]) == 0
+    assert [r["beta"] for r in _log(run)] == [r["beta"] for r in _log(whole)]
+    assert main([*sim_args, "-o", str(run), "-n", "5", "--beta-schedule", "constant"]) == 2
+
+
+def test_a_run_from_before_keeps_a_constant_one_over_zdim(tmp_path, sim_args):
     """config.yaml files written before beta was resolved hold ``beta: null``, which then meant
-    1/zdim: they are read so, and resuming without --beta continues at that weight."""
+    1/zdim, and no ``beta_schedule`` (the weight was constant); their checkpoints' logs have no
+    ``beta``. They are read so, and resuming without --beta continues at that constant weight."""
     run = tmp_path / "run"
     args = [*sim_args, "-o", str(run)]
-    assert main([*args, "-n", "1", "--beta", "0.5"]) == 0
+    assert main([*args, "-n", "1", "--beta", "0.5", "--beta-schedule", "constant"]) == 0
     cfg = run / "config.yaml"
     raw = yaml.safe_load(cfg.read_text())
     raw["train"]["beta"] = None
+    del raw["train"]["beta_schedule"]
     cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
-    assert load_config(run)[2].beta == 0.5
+    for f in ("weights.pt", "weights.0.pt"):
+        ckpt = torch.load(run / f, weights_only=False)
+        ckpt["log"] = [{k: v for k, v in r.items() if k != "beta"} for r in ckpt["log"]]
+        torch.save(ckpt, run / f)
+    assert load_config(run)[2].beta == 0.5 and load_config(run)[2].beta_schedule == "constant"
     assert main([*args, "-n", "2"]) == 0
-    assert _beta(run) == 0.5 and _weight_used(run) == pytest.approx(0.5, rel=1e-2)
+    t = _train_cfg(run)
+    assert t["beta"] == 0.5 and t["beta_schedule"] == "constant"
+    assert [float(r["beta"]) for r in _log(run)] == [0.5, 0.5]
+    assert _weights_used(run) == pytest.approx([0.5, 0.5], rel=1e-2)
     assert main([*args, "-n", "3", "--beta", "1.0"]) == 2   # a different weight is refused

@@ -54,7 +54,7 @@ def test_outputs_follow_the_contract(sim, tmp_path):
     assert mcfg == ModelConfig.from_dict(ckpt["model_config"]) and mcfg.D == D
     assert dcfg.psize_A == pytest.approx(4.0) and dcfg.n_particles == N
     assert list(dcfg.norm) == ckpt["norm"] and dcfg.norm[1] > 0
-    assert tcfg.epochs == 3 and tcfg.beta == 1.0  # the default 2/zdim, recorded as a number
+    assert tcfg.epochs == 3 and tcfg.beta == 2.0  # the default 4/zdim, recorded as a number
     model = ReconModel.from_checkpoint(out / "weights.pt")
     assert model.eval_volume(torch.zeros(2)).shape == (D, D, D)
 
@@ -105,9 +105,9 @@ def test_zdim0_trains_a_homogeneous_decoder(sim, tmp_path):
 
 
 def test_resume_continues_and_matches_uninterrupted(sim, tmp_path):
-    # raising -n continues exactly where a longer run would be only at a constant rate (a cosine
-    # schedule stretches with -n); a killed cosine run resuming exactly: tests/test_train_lr.py
-    const = ("--lr-schedule", "constant")
+    # raising -n continues exactly where a longer run would be only at a constant rate and KL weight
+    # (the cosine and the ramp stretch with -n); a killed run resuming exactly: tests/test_train_lr.py
+    const = ("--lr-schedule", "constant", "--beta-schedule", "constant")
     assert run(sim[0], tmp_path / "full", *const, epochs=2) == 0
     assert run(sim[0], tmp_path / "res", *const, epochs=1) == 0
     assert run(sim[0], tmp_path / "res", epochs=2) == 0     # the run's own schedule is kept

@@ -19,12 +19,18 @@ CONFIG_NAME = "config.yaml"
 #: The cosine schedule's last learning rate, as a fraction of the first.
 LR_FLOOR = 0.05
 LR_SCHEDULES = ("cosine", "constant")
-#: The default KL weight is ``BETA_ZDIM / zdim`` (cryoDRGN's default, on its loss over twice as many
-#: terms, is our ``0.5 / zdim``). Measured (benchmarks/README.md, "KL weight"): on the 10k continuous
-#: benchmark 1/zdim, 2/zdim, 4/zdim gave PC1 vs the truth 0.966, 0.969, 0.978 and per-image FSC AUC
-#: 0.404, 0.407, 0.421, but 4/zdim separates discrete states more slowly (two classes, 2,000 images,
-#: 10 epochs: ARI 0.88 vs 0.96 at 1/zdim and 2/zdim), so 2/zdim is the default.
-BETA_ZDIM = 2.0
+#: The default KL weight is ``BETA_ZDIM / zdim``, reached after a warm-up (cryoDRGN's default,
+#: on its loss over twice as many terms, is our ``0.5 / zdim``). A strong prior straightens and
+#: de-noises the latent space late in training (10k continuous benchmark, 20 epochs: PC1 vs the
+#: truth 0.966, 0.969, 0.978 at a constant 1/zdim, 2/zdim, 4/zdim) but held from the first step it
+#: slows the separation of discrete states (two classes, 2,000 images, 10 epochs: ARI 0.96 at
+#: 1/zdim, 0.88 at 4/zdim); hence the warm-up (:data:`BETA_SCHEDULES`). benchmarks/README.md, "KL weight".
+BETA_ZDIM = 4.0
+BETA_SCHEDULES = ("warmup", "constant")
+#: The warm-up's first KL weight, as a fraction of ``beta``; it rises linearly to ``beta`` over the
+#: first :data:`BETA_WARMUP_IMAGES` images the model sees (counted over epochs).
+BETA_WARMUP_START = 0.25
+BETA_WARMUP_IMAGES = 20_000
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
 
@@ -76,10 +82,16 @@ class TrainConfig:
     #: "cosine": from ``lr`` down to ``LR_FLOOR * lr`` at the last step of ``epochs`` (it let the
     #: latent space settle: PC1 vs the truth 0.946 -> 0.970 on the 10k benchmark); "constant".
     lr_schedule: str = "cosine"
+    #: "warmup": the KL weight rises linearly from ``BETA_WARMUP_START * beta`` to ``beta`` over the
+    #: first ``BETA_WARMUP_IMAGES`` images, then stays (discrete states begin to separate as under a
+    #: weak prior; the latent space then forms under the strong one); "constant".
+    beta_schedule: str = "warmup"
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise ValueError(f"TrainConfig.beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}")
 
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` = fraction of the run's steps done (0..1)."""
@@ -89,7 +101,16 @@ class TrainConfig:
         return self.lr * (LR_FLOOR + (1.0 - LR_FLOOR) * f)
 
     def beta_for(self, zdim: int) -> float:
+        """The KL weight ``beta`` (the warm-up's end) for a model of ``zdim``."""
         return self.beta if self.beta is not None else default_beta(zdim)
+
+    def beta_at(self, zdim: int, images_seen: float) -> float:
+        """KL weight at the step that follows ``images_seen`` training images (all epochs so far)."""
+        beta = self.beta_for(zdim)
+        if self.beta_schedule == "constant":
+            return beta
+        f = min(1.0, max(0.0, images_seen / BETA_WARMUP_IMAGES))
+        return beta * (BETA_WARMUP_START + (1.0 - BETA_WARMUP_START) * f)
 
 
 def default_beta(zdim: int, per_zdim: float = BETA_ZDIM) -> float:
@@ -114,7 +135,7 @@ def default_lr(D: int) -> float:
 RESUME_KEYS = {
     "model": None,  # all of them
     "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
-    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule"),
+    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_schedule"),
 }
 
 
@@ -151,6 +172,7 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         data["norm"] = tuple(float(x) for x in data.get("norm", (0.0, 1.0)))
         train = dict(raw["train"])
         train.setdefault("lr_schedule", "constant")  # written before schedules: it ran at a constant rate
+        train.setdefault("beta_schedule", "constant")  # written before the warm-up: a constant weight
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
         return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),

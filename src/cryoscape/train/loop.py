@@ -84,7 +84,7 @@ class Trainer:
         self.autocast, scaled = autocast_for(self.device, train_cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         pre = Preprocessor(model_cfg.D, data_cfg.norm[1], data_cfg.sign, self.device)
-        self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_for(model_cfg.zdim))
+        self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0))
         self.loss_module = LossModule(self.model, self.objective)
         self.forward = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []
@@ -95,6 +95,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model_state"])
         self.opt.load_state_dict(ckpt["optimizer_state"])
         self.log = [dict(r) for r in ckpt.get("log", [])]
+        for r in self.log:  # logs from before the KL warm-up: their runs had a constant weight
+            r.setdefault("beta", self.tcfg.beta_for(self.mcfg.zdim))
         self.start_epoch = int(ckpt["epoch"]) + 1
 
     def load_initial(self, path: str) -> None:
@@ -170,14 +172,17 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
         steps = -(-len(self.data) // self.tcfg.batch_size)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        t0, n = time.perf_counter(), 0
+        t0, n, beta_sum = time.perf_counter(), 0, 0.0
         for i, (idx, images, part) in enumerate(self._batches(order)):
             for g in self.opt.param_groups:
                 g["lr"] = self.tcfg.lr_at((epoch + i / steps) / self.tcfg.epochs)
+            seen = epoch * len(self.data) + i * self.tcfg.batch_size  # images trained on before this step
+            self.objective.beta = self.tcfg.beta_at(self.mcfg.zdim, seen)
             terms = self._step(idx, images, gen, part)
             n_batch = len(idx) if part is None else part.total  # images in the global batch
             sums += torch.stack(terms).double() * n_batch
             n += n_batch
+            beta_sum += self.objective.beta * n_batch
             bar.update(n_batch)
             if i % 10 == 0:
                 mine = len(idx) if part is None else part.size
@@ -187,7 +192,8 @@ class Trainer:
         if not np.isfinite(loss):
             raise InputError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr", self.outdir)
         secs = time.perf_counter() - t0
-        return {"epoch": epoch, "loss": loss, "mse": mse, "kl": kl, "seconds": secs, "images_per_s": n / secs}
+        return {"epoch": epoch, "loss": loss, "mse": mse, "kl": kl, "beta": beta_sum / n, "seconds": secs,
+                "images_per_s": n / secs}
 
     @torch.no_grad()
     def latents(self) -> np.ndarray | None:
@@ -246,6 +252,7 @@ class Trainer:
                 last = epoch
                 if main:
                     bar.write(f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
+                              f"  (weight {row['beta']:.3g})"
                               f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
         self.forward = self.loss_module  # let go of the DDP wrapper (and its hold on the group)
         return TrainResult(self.outdir, max(0, E - self.start_epoch), last, z)
