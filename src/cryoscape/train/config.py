@@ -21,10 +21,11 @@ LR_FLOOR = 0.05
 LR_SCHEDULES = ("cosine", "constant")
 #: The default KL weight is ``BETA_ZDIM / zdim``, reached after a warm-up (cryoDRGN's default,
 #: on its loss over twice as many terms, is our ``0.5 / zdim``). A strong prior straightens and
-#: de-noises the latent space late in training (10k continuous benchmark, 20 epochs: PC1 vs the
-#: truth 0.966, 0.969, 0.978 at a constant 1/zdim, 2/zdim, 4/zdim) but held from the first step it
-#: slows the separation of discrete states (two classes, 2,000 images, 10 epochs: ARI 0.96 at
-#: 1/zdim, 0.88 at 4/zdim); hence the warm-up (:data:`BETA_SCHEDULES`). benchmarks/README.md, "KL weight".
+#: de-noises the latent space (10k continuous benchmark, 20 epochs: PC1 vs the truth 0.966, 0.969,
+#: 0.978 at a constant 1/zdim, 2/zdim, 4/zdim) but held from the first step it slows the separation
+#: of discrete states (two classes, 2,000 images, 10 epochs: ARI 0.96 at 1/zdim, 0.88 at 4/zdim).
+#: The warm-up keeps both (0.974, 0.96); it must end early, while the latent space forms: a ramp to
+#: 4/zdim at the run's end gave 0.966. benchmarks/README.md, "KL weight".
 BETA_ZDIM = 4.0
 BETA_SCHEDULES = ("warmup", "constant")
 #: The warm-up's first KL weight, as a fraction of ``beta``; it rises linearly to ``beta`` over the
