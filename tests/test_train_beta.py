@@ -1,7 +1,7 @@
 """The KL weight: 4/zdim by default, reached by a linear warm-up from a quarter of it over the first
-BETA_WARMUP_IMAGES images; written into config.yaml as the number used, logged per epoch, and what
-the loss really weighs the KL by. Runs from before (``beta: null``, which meant 1/zdim; no
-``beta_schedule``: constant) resume unchanged."""
+20,000 images; both written into config.yaml as the numbers used, the weight logged per epoch, and
+what the loss really weighs the KL by. Runs from before (``beta: null``, which meant 1/zdim; no
+``beta_warmup``: constant) resume unchanged."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ import yaml
 
 from cryoscape.cli.main import main
 from cryoscape.data.preprocess import half_plane
-from cryoscape.train import config
-from cryoscape.train.config import BETA_WARMUP_START, BETA_ZDIM, TrainConfig, default_beta, load_config
+from cryoscape.train.config import (
+    BETA_WARMUP_IMAGES,
+    BETA_WARMUP_START,
+    BETA_ZDIM,
+    TrainConfig,
+    default_beta,
+    load_config,
+)
 
 D = 16
 
@@ -45,71 +51,74 @@ def sim_args(tmp_path):
 def test_warmup_goes_from_a_quarter_of_beta_to_beta_then_stays():
     assert BETA_ZDIM == 4.0 and default_beta(8) == 0.5 and default_beta(0) == 0.0
     t = TrainConfig()
-    assert t.beta_schedule == "warmup" and t.beta_for(8) == 0.5 and TrainConfig(beta=0.1).beta_for(8) == 0.1
-    assert BETA_WARMUP_START == 0.25
-    W = config.BETA_WARMUP_IMAGES
+    assert t.beta_for(8) == 0.5 and TrainConfig(beta=0.1).beta_for(8) == 0.1
+    assert BETA_WARMUP_START == 0.25 and BETA_WARMUP_IMAGES == t.beta_warmup == 20_000
+    W = t.beta_warmup
     assert t.beta_at(8, 0) == pytest.approx(0.125) and t.beta_at(8, W) == pytest.approx(0.5)
     assert t.beta_at(8, W / 2) == pytest.approx(0.5 * (0.25 + 0.75 * 0.5))
     ramp = [t.beta_at(8, W * p / 50) for p in range(51)]
     assert all(b > a for a, b in zip(ramp, ramp[1:]))
     assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == 0.5                 # then constant
-    assert TrainConfig(beta_schedule="constant").beta_at(8, 0) == 0.5
+    assert TrainConfig(beta_warmup=0).beta_at(8, 0) == 0.5                 # no warm-up
     assert t.beta_at(0, 100) == 0.0                                       # homogeneous: no KL term
-    with pytest.raises(ValueError, match="beta_schedule"):
-        TrainConfig(beta_schedule="ramp")
+    with pytest.raises(ValueError, match="beta_warmup"):
+        TrainConfig(beta_warmup=-1)
 
 
-def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args, monkeypatch):
-    monkeypatch.setattr(config, "BETA_WARMUP_IMAGES", 32)   # 16 images per epoch: warm after 2 epochs
+def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
+    default = tmp_path / "default"
+    assert main([*sim_args, "-o", str(default), "-n", "1"]) == 0
+    assert _train_cfg(default)["beta"] == 2.0 and _train_cfg(default)["beta_warmup"] == 20_000  # 4/zdim
+    assert float(_log(default)[0]["beta"]) == pytest.approx(2.0 * BETA_WARMUP_START)     # 16 of 20,000 images
     run = tmp_path / "run"
-    assert main([*sim_args, "-o", str(run), "-n", "3"]) == 0
+    assert main([*sim_args, "-o", str(run), "-n", "3", "--beta-warmup", "32"]) == 0   # 16 images per epoch
     t = _train_cfg(run)
-    assert t["beta"] == 2.0 and t["beta_schedule"] == "warmup"    # 4 / zdim, as a number
-    assert load_config(run)[2].beta == 2.0
+    assert t["beta"] == 2.0 and t["beta_warmup"] == 32
+    assert load_config(run)[2].beta == 2.0 and load_config(run)[2].beta_warmup == 32
     ramp = [2.0 * BETA_WARMUP_START, 2.0 * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5), 2.0]
     assert [float(r["beta"]) for r in _log(run)] == pytest.approx(ramp, rel=1e-5)
     assert _weights_used(run) == pytest.approx(ramp, rel=1e-2)
     assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == 2.0  # as config.yaml
     given = tmp_path / "given"
-    assert main([*sim_args, "-o", str(given), "-n", "2", "--beta", "0.3", "--beta-schedule", "constant"]) == 0
-    assert _train_cfg(given)["beta"] == 0.3 and _train_cfg(given)["beta_schedule"] == "constant"
+    assert main([*sim_args, "-o", str(given), "-n", "2", "--beta", "0.3", "--beta-warmup", "0"]) == 0
+    assert _train_cfg(given)["beta"] == 0.3 and _train_cfg(given)["beta_warmup"] == 0
     assert _weights_used(given) == pytest.approx([0.3, 0.3], rel=1e-2)
 
 
-def test_a_resumed_run_keeps_its_warmup(tmp_path, sim_args, monkeypatch):
+def test_a_resumed_run_keeps_its_warmup(tmp_path, sim_args):
     """Resuming continues the warm-up where the run is in it (the weight depends on the images
-    trained on, not on how many sessions the run took) and a different schedule is refused."""
-    monkeypatch.setattr(config, "BETA_WARMUP_IMAGES", 48)
+    trained on, not on how many sessions the run took) and a different warm-up is refused."""
     run, whole = tmp_path / "run", tmp_path / "whole"
-    assert main([*sim_args, "-o", str(whole), "-n", "4"]) == 0
-    assert main([*sim_args, "-o", str(run), "-n", "4", "--checkpoint-every", "1"]) == 0
+    assert main([*sim_args, "-o", str(whole), "-n", "4", "--beta-warmup", "48"]) == 0
+    assert main([*sim_args, "-o", str(run), "-n", "4", "--beta-warmup", "48"]) == 0
     for f in ("weights.3.pt", "weights.2.pt"):
         (run / f).unlink()
-    assert main([*sim_args, "-o", str(run), "-n", "4"]) == 0
-    assert [r["beta"] for r in _log(run)] == [r["beta"] for r in _log(whole)]
-    assert main([*sim_args, "-o", str(run), "-n", "5", "--beta-schedule", "constant"]) == 2
+    assert main([*sim_args, "-o", str(run), "-n", "4"]) == 0          # keeps its own 48
+    weights = [float(r["beta"]) for r in _log(run)]
+    assert weights == [float(r["beta"]) for r in _log(whole)] and len(set(weights)) == 4
+    assert main([*sim_args, "-o", str(run), "-n", "5", "--beta-warmup", "0"]) == 2
 
 
 def test_a_run_from_before_keeps_a_constant_one_over_zdim(tmp_path, sim_args):
     """config.yaml files written before beta was resolved hold ``beta: null``, which then meant
-    1/zdim, and no ``beta_schedule`` (the weight was constant); their checkpoints' logs have no
+    1/zdim, and no ``beta_warmup`` (the weight was constant); their checkpoints' logs have no
     ``beta``. They are read so, and resuming without --beta continues at that constant weight."""
     run = tmp_path / "run"
     args = [*sim_args, "-o", str(run)]
-    assert main([*args, "-n", "1", "--beta", "0.5", "--beta-schedule", "constant"]) == 0
+    assert main([*args, "-n", "1", "--beta", "0.5", "--beta-warmup", "0"]) == 0
     cfg = run / "config.yaml"
     raw = yaml.safe_load(cfg.read_text())
     raw["train"]["beta"] = None
-    del raw["train"]["beta_schedule"]
+    del raw["train"]["beta_warmup"]
     cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
     for f in ("weights.pt", "weights.0.pt"):
         ckpt = torch.load(run / f, weights_only=False)
         ckpt["log"] = [{k: v for k, v in r.items() if k != "beta"} for r in ckpt["log"]]
         torch.save(ckpt, run / f)
-    assert load_config(run)[2].beta == 0.5 and load_config(run)[2].beta_schedule == "constant"
+    assert load_config(run)[2].beta == 0.5 and load_config(run)[2].beta_warmup == 0
     assert main([*args, "-n", "2"]) == 0
     t = _train_cfg(run)
-    assert t["beta"] == 0.5 and t["beta_schedule"] == "constant"
+    assert t["beta"] == 0.5 and t["beta_warmup"] == 0
     assert [float(r["beta"]) for r in _log(run)] == [0.5, 0.5]
     assert _weights_used(run) == pytest.approx([0.5, 0.5], rel=1e-2)
     assert main([*args, "-n", "3", "--beta", "1.0"]) == 2   # a different weight is refused

@@ -32,7 +32,6 @@ from cryoscape.cli.common import (
     setup_torch,
 )
 from cryoscape.train.config import (
-    BETA_SCHEDULES,
     BETA_WARMUP_IMAGES,
     BETA_WARMUP_START,
     BETA_ZDIM,
@@ -53,10 +52,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)")
     p.add_argument("--beta", type=float, help=f"KL weight after the warm-up (default: {BETA_ZDIM:g}/zdim; "
                    "a resumed run keeps its own)")
-    p.add_argument("--beta-schedule", choices=BETA_SCHEDULES,
-                   help=f"KL weight over the run: warmup rises linearly from {BETA_WARMUP_START * 100:g}%% "
-                   f"of --beta to --beta over the first {BETA_WARMUP_IMAGES:,} images, then stays (default: "
-                   f"{TrainConfig.beta_schedule}; a resumed run keeps its own)")
+    p.add_argument("--beta-warmup", type=int, metavar="IMAGES",
+                   help=f"the KL weight rises linearly from {BETA_WARMUP_START * 100:g}%% of --beta to --beta "
+                   f"over the first IMAGES images trained on (over epochs), then stays; 0: --beta from the "
+                   f"start (default: {BETA_WARMUP_IMAGES}; a resumed run keeps its own)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help=f"learning rate over the run: cosine falls from --lr to {LR_FLOOR * 100:g}%% of it at "
                    f"the last epoch of -n (default: {TrainConfig.lr_schedule}; a resumed run keeps its own)")
@@ -99,6 +98,8 @@ def _check_args(args: argparse.Namespace, world_size: int = 1) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if (args.lr is not None and args.lr <= 0) or (args.beta is not None and args.beta < 0):
         raise InputError("--lr must be > 0 and --beta >= 0")
+    if args.beta_warmup is not None and args.beta_warmup < 0:
+        raise InputError(f"--beta-warmup must be >= 0 images, got {args.beta_warmup}")
     if args.pe_dim is not None and args.pe_dim < 1:
         raise InputError(f"--pe-dim must be >= 1, got {args.pe_dim}")
     if args.batch_size % world_size:
@@ -140,26 +141,26 @@ def _train(args: argparse.Namespace, dist) -> int:
                       uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
 
     def kept_settings() -> tuple[float, str, float | None, str, tuple[float, float]]:
-        """A resumed run keeps its learning rate, beta and their schedules (unless given) and its
-        normalisation."""
+        """A resumed run keeps its learning rate and schedule, beta and warm-up (unless given) and
+        its normalisation."""
         prev = None if args.overwrite else previous_config(args.outdir)
         lr = args.lr if args.lr is not None else (prev[2].lr if prev is not None else default_lr(data.D))
         schedule = args.lr_schedule or (prev[2].lr_schedule if prev is not None else TrainConfig.lr_schedule)
         beta = args.beta if args.beta is not None else (prev[2].beta if prev is not None else None)
-        beta_schedule = args.beta_schedule or (prev[2].beta_schedule if prev is not None
-                                               else TrainConfig.beta_schedule)
+        warmup = args.beta_warmup if args.beta_warmup is not None else (
+            prev[2].beta_warmup if prev is not None else TrainConfig.beta_warmup)
         norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
-        return lr, schedule, beta, beta_schedule, norm
+        return lr, schedule, beta, warmup, norm
 
     # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
-    lr, schedule, beta, beta_schedule, norm = dist.on_main(kept_settings)
+    lr, schedule, beta, warmup, norm = dist.on_main(kept_settings)
     dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(lr),
                        beta=beta, seed=args.seed, amp=amp_supported(dist.device) if args.amp is None else args.amp,
                        checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
                        threads=args.threads, load=_abs(args.load), lr_schedule=schedule,
-                       beta_schedule=beta_schedule)
+                       beta_warmup=int(warmup))
     mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
                        dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
                        pe_dim=args.pe_dim)

@@ -27,10 +27,10 @@ LR_SCHEDULES = ("cosine", "constant")
 #: The warm-up keeps both (0.974, 0.96); it must end early, while the latent space forms: a ramp to
 #: 4/zdim at the run's end gave 0.966. benchmarks/README.md, "KL weight".
 BETA_ZDIM = 4.0
-BETA_SCHEDULES = ("warmup", "constant")
 #: The warm-up's first KL weight, as a fraction of ``beta``; it rises linearly to ``beta`` over the
-#: first :data:`BETA_WARMUP_IMAGES` images the model sees (counted over epochs).
+#: first ``TrainConfig.beta_warmup`` images trained on (counted over epochs).
 BETA_WARMUP_START = 0.25
+#: The default warm-up length, images (recorded per run in config.yaml).
 BETA_WARMUP_IMAGES = 20_000
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
@@ -83,16 +83,16 @@ class TrainConfig:
     #: "cosine": from ``lr`` down to ``LR_FLOOR * lr`` at the last step of ``epochs`` (it let the
     #: latent space settle: PC1 vs the truth 0.946 -> 0.970 on the 10k benchmark); "constant".
     lr_schedule: str = "cosine"
-    #: "warmup": the KL weight rises linearly from ``BETA_WARMUP_START * beta`` to ``beta`` over the
-    #: first ``BETA_WARMUP_IMAGES`` images, then stays (discrete states begin to separate as under a
-    #: weak prior; the latent space then forms under the strong one); "constant".
-    beta_schedule: str = "warmup"
+    #: The KL weight rises linearly from ``BETA_WARMUP_START * beta`` to ``beta`` over this many
+    #: images, then stays (discrete states begin to separate as under a weak prior; the latent space
+    #: then forms under the strong one); 0: ``beta`` from the first step.
+    beta_warmup: int = BETA_WARMUP_IMAGES
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(f"TrainConfig.beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}")
+        if self.beta_warmup < 0:
+            raise ValueError(f"TrainConfig.beta_warmup must be >= 0 images, got {self.beta_warmup}")
 
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` = fraction of the run's steps done (0..1)."""
@@ -108,9 +108,9 @@ class TrainConfig:
     def beta_at(self, zdim: int, images_seen: float) -> float:
         """KL weight at the step that follows ``images_seen`` training images (all epochs so far)."""
         beta = self.beta_for(zdim)
-        if self.beta_schedule == "constant":
+        if self.beta_warmup == 0:
             return beta
-        f = min(1.0, max(0.0, images_seen / BETA_WARMUP_IMAGES))
+        f = min(1.0, max(0.0, images_seen / self.beta_warmup))
         return beta * (BETA_WARMUP_START + (1.0 - BETA_WARMUP_START) * f)
 
 
@@ -136,7 +136,7 @@ def default_lr(D: int) -> float:
 RESUME_KEYS = {
     "model": None,  # all of them
     "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
-    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_schedule"),
+    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup"),
 }
 
 
@@ -173,7 +173,7 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         data["norm"] = tuple(float(x) for x in data.get("norm", (0.0, 1.0)))
         train = dict(raw["train"])
         train.setdefault("lr_schedule", "constant")  # written before schedules: it ran at a constant rate
-        train.setdefault("beta_schedule", "constant")  # written before the warm-up: a constant weight
+        train.setdefault("beta_warmup", 0)  # written before the warm-up: a constant weight
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
         return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),

@@ -14,7 +14,7 @@ reported, scale-free quantities
     loss = mse + beta * kl / N,   mse = mean_k |Y_k - pred_k|^2,   kl = KL per image (nats)
 
 both averaged over the batch; ``beta = 1`` is the true ELBO, the default (reached after a
-warm-up, :attr:`~cryoscape.train.config.TrainConfig.beta_schedule`) ``beta = 4/zdim``
+warm-up, :attr:`~cryoscape.train.config.TrainConfig.beta_warmup`) ``beta = 4/zdim``
 (:data:`~cryoscape.train.config.BETA_ZDIM`) weakens the prior. The trainer sets :attr:`beta` per
 step. For ``zdim = 0`` the loss is the mse alone.
 
