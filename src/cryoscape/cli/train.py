@@ -144,13 +144,18 @@ def _train(args: argparse.Namespace, dist) -> int:
         """A resumed run keeps its learning rate and schedule, beta and warm-up (unless given) and
         its normalisation."""
         prev = None if args.overwrite else previous_config(args.outdir)
-        lr = args.lr if args.lr is not None else (prev[2].lr if prev is not None else default_lr(data.D))
-        schedule = args.lr_schedule or (prev[2].lr_schedule if prev is not None else TrainConfig.lr_schedule)
-        beta = args.beta if args.beta is not None else (prev[2].beta if prev is not None else None)
-        warmup = args.beta_warmup if args.beta_warmup is not None else (
-            prev[2].beta_warmup if prev is not None else TrainConfig.beta_warmup)
+
+        def kept(given, name: str, default):
+            """The value given on the command line, else the resumed run's, else the default."""
+            if given is not None:
+                return given
+            return getattr(prev[2], name) if prev is not None else default
+
         norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, dcfg.sign, args.seed)
-        return lr, schedule, beta, warmup, norm
+        return (kept(args.lr, "lr", default_lr(data.D)),
+                kept(args.lr_schedule, "lr_schedule", TrainConfig.lr_schedule),
+                kept(args.beta, "beta", None),
+                kept(args.beta_warmup, "beta_warmup", TrainConfig.beta_warmup), norm)
 
     # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
     lr, schedule, beta, warmup, norm = dist.on_main(kept_settings)
