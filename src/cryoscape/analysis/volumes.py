@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import yaml
 
+from cryoscape.device import tune_cpu_allocator
 from cryoscape.errors import InputError
 from cryoscape.io.mrc import write_volume
 from cryoscape.model.config import ModelConfig
@@ -65,6 +66,8 @@ def load_run(outdir: str | Path, epoch: int | None = None, device: str | torch.d
     if not outdir.is_dir():
         raise InputError("training output folder not found", outdir)
     cfg = _read_config(outdir)
+    if torch.device(device).type == "cpu":
+        tune_cpu_allocator()
     wpath = weights_path(outdir, epoch)
     model = ReconModel.from_checkpoint(wpath, map_location=device)
     if model.cfg.to_dict() != _model_dict(cfg, outdir):

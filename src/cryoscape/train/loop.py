@@ -23,7 +23,7 @@ import torch
 
 from cryoscape.data.dataset import ParticleData
 from cryoscape.data.preprocess import Preprocessor
-from cryoscape.device import resolve_device
+from cryoscape.device import resolve_device, tune_cpu_allocator
 from cryoscape.errors import InputError
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
@@ -78,6 +78,8 @@ class Trainer:
         self.progress = progress
         self.dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
         self.device = self.dist.device
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
         torch.manual_seed(train_cfg.seed)  # the initial weights
         self.model = ReconModel(model_cfg).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
