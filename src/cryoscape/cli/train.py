@@ -37,6 +37,7 @@ from cryoscape.train.config import (
     BETA_ZDIM,
     LR_FLOOR,
     LR_SCHEDULES,
+    MARCH_START,
     TrainConfig,
 )
 
@@ -59,6 +60,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help=f"learning rate over the run: cosine falls from --lr to {LR_FLOOR * 100:g}%% of it at "
                    f"the last epoch of -n (default: {TrainConfig.lr_schedule}; a resumed run keeps its own)")
+    p.add_argument("--freq-march", type=float, metavar="FRACTION",
+                   help=f"frequency marching: fit lattice points within a radius growing from "
+                   f"{MARCH_START * 100:g}%% of Nyquist to all of them over this fraction of the run; 0: all "
+                   f"from the start (default: {TrainConfig.freq_march:g}; a resumed run keeps its own)")
     g = p.add_argument_group("architecture")
     g.add_argument("--enc-width", type=int, default=256, help="encoder hidden width (default: 256)")
     g.add_argument("--enc-depth", type=int, default=3, help="encoder hidden layers (default: 3)")
@@ -98,6 +103,8 @@ def _check_args(args: argparse.Namespace, world_size: int = 1) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if (args.lr is not None and args.lr <= 0) or (args.beta is not None and args.beta < 0):
         raise InputError("--lr must be > 0 and --beta >= 0")
+    if args.freq_march is not None and not 0 <= args.freq_march <= 1:
+        raise InputError(f"--freq-march must be a fraction of the run in [0, 1], got {args.freq_march}")
     if args.beta_warmup is not None and args.beta_warmup < 0:
         raise InputError(f"--beta-warmup must be >= 0 images, got {args.beta_warmup}")
     if args.pe_dim is not None and args.pe_dim < 1:
@@ -140,9 +147,9 @@ def _train(args: argparse.Namespace, dist) -> int:
                       ind=_abs(args.ind), box=args.box, apix=args.apix,
                       uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
 
-    def kept_settings() -> tuple[float, str, float | None, str, tuple[float, float]]:
-        """A resumed run keeps its learning rate and schedule, beta and warm-up (unless given) and
-        its normalisation."""
+    def kept_settings() -> tuple[float, str, float | None, int, float, tuple[float, float]]:
+        """A resumed run keeps its learning rate and schedule, beta and warm-up, frequency marching
+        (unless given) and its normalisation."""
         prev = None if args.overwrite else previous_config(args.outdir)
 
         def kept(given, name: str, default):
@@ -155,17 +162,18 @@ def _train(args: argparse.Namespace, dist) -> int:
         return (kept(args.lr, "lr", default_lr(data.D)),
                 kept(args.lr_schedule, "lr_schedule", TrainConfig.lr_schedule),
                 kept(args.beta, "beta", None),
-                kept(args.beta_warmup, "beta_warmup", TrainConfig.beta_warmup), norm)
+                kept(args.beta_warmup, "beta_warmup", TrainConfig.beta_warmup),
+                kept(args.freq_march, "freq_march", TrainConfig.freq_march), norm)
 
     # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
-    lr, schedule, beta, warmup, norm = dist.on_main(kept_settings)
+    lr, schedule, beta, warmup, march, norm = dist.on_main(kept_settings)
     dcfg = DataConfig(**{**dcfg.__dict__, "norm": tuple(norm)})
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=float(lr),
                        beta=beta, seed=args.seed, amp=amp_supported(dist.device) if args.amp is None else args.amp,
                        checkpoint_every=args.checkpoint_every,
                        lazy=args.lazy, num_workers=args.num_workers, device=args.device,
                        threads=args.threads, load=_abs(args.load), lr_schedule=schedule,
-                       beta_warmup=int(warmup))
+                       beta_warmup=int(warmup), freq_march=float(march))
     mcfg = ModelConfig(D=data.D, zdim=args.zdim, enc_width=args.enc_width, enc_depth=args.enc_depth,
                        dec_width=args.dec_width, dec_depth=args.dec_depth, pe_type=args.pe_type,
                        pe_dim=args.pe_dim)

@@ -30,7 +30,8 @@ class HalfPlane:
 
     A real image's transform is Hermitian, so ``ky > 0`` (or ``ky == 0`` and ``kx >= 0``) holds all
     of its information. ``freqs: (N, 2)`` (kx, ky) cycles/px; ``index: (N,)`` flat index into the
-    ``(D, D)`` centred grid.
+    ``(D, D)`` centred grid. Points are ordered by radius, so the points of any band ``|k| < r``
+    are a prefix (:meth:`count_within`): training on a band costs no gather.
     """
 
     D: int
@@ -40,6 +41,13 @@ class HalfPlane:
     def __len__(self) -> int:
         return len(self.index)
 
+    def count_within(self, band: float) -> int:
+        """Number of leading points with ``|k| < band * 0.5`` cycles/px (``band = 1``: all of them)."""
+        if band >= 1.0:
+            return len(self)
+        r = self.freqs.square().sum(-1).sqrt()
+        return max(1, int((r < 0.5 * band).sum()))
+
 
 def half_plane(D: int, device: torch.device | str | None = None) -> HalfPlane:
     """The :class:`HalfPlane` of a ``D x D`` image (strictly inside radius ``D/2``: the decoder's support)."""
@@ -48,6 +56,8 @@ def half_plane(D: int, device: torch.device | str | None = None) -> HalfPlane:
     inside = radius_2d(D, device).reshape(-1) < D / 2
     upper = (ky > 0) | ((ky == 0) & (kx >= 0))
     index = torch.nonzero(inside & upper)[:, 0]
+    r2 = f[index].square().sum(-1)
+    index = index[torch.sort(r2, stable=True).indices]
     return HalfPlane(D, f[index].contiguous(), index)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 WEIGHTS_RE = re.compile(r"^weights\.(\d+)\.pt$")
 LOG_NAME = "log.csv"
-LOG_COLUMNS = ("epoch", "loss", "mse", "kl", "beta", "seconds", "images_per_s")
+LOG_COLUMNS = ("epoch", "loss", "mse", "kl", "beta", "band", "seconds", "images_per_s")
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

@@ -32,6 +32,8 @@ BETA_ZDIM = 4.0
 BETA_WARMUP_START = 0.25
 #: The default warm-up length, images (recorded per run in config.yaml).
 BETA_WARMUP_IMAGES = 20_000
+#: Frequency marching: the band the loss fits starts at this fraction of the Nyquist radius.
+MARCH_START = 0.25
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
 
@@ -87,12 +89,19 @@ class TrainConfig:
     #: images, then stays (discrete states begin to separate as under a weak prior; the latent space
     #: then forms under the strong one); 0: ``beta`` from the first step.
     beta_warmup: int = BETA_WARMUP_IMAGES
+    #: Frequency marching: the loss fits lattice points within a radius that grows linearly from
+    #: ``MARCH_START`` of Nyquist to all of them over this fraction of the run's steps (0: all from
+    #: the first step). A step costs in proportion to the points it fits, and early on the codes
+    #: and the coarse map are learned from low frequencies alone.
+    freq_march: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.beta_warmup < 0:
             raise ValueError(f"TrainConfig.beta_warmup must be >= 0 images, got {self.beta_warmup}")
+        if not 0.0 <= self.freq_march <= 1.0:
+            raise ValueError(f"TrainConfig.freq_march must be a fraction of the run in [0, 1], got {self.freq_march}")
 
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` = fraction of the run's steps done (0..1)."""
@@ -100,6 +109,13 @@ class TrainConfig:
             return self.lr
         f = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))   # cosine
         return self.lr * (LR_FLOOR + (1.0 - LR_FLOOR) * f)
+
+    def band_at(self, progress: float) -> float:
+        """Fraction of the Nyquist radius the loss fits at ``progress`` (fraction of the run's steps)."""
+        if self.freq_march == 0.0:
+            return 1.0
+        f = min(1.0, max(0.0, progress / self.freq_march))
+        return MARCH_START + (1.0 - MARCH_START) * f
 
     def beta_for(self, zdim: int) -> float:
         """The KL weight ``beta`` (the warm-up's end) for a model of ``zdim``."""
@@ -136,7 +152,7 @@ def default_lr(D: int) -> float:
 RESUME_KEYS = {
     "model": None,  # all of them
     "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
-    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup"),
+    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup", "freq_march"),
 }
 
 
@@ -174,6 +190,7 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         train = dict(raw["train"])
         train.setdefault("lr_schedule", "constant")  # written before schedules: it ran at a constant rate
         train.setdefault("beta_warmup", 0)  # written before the warm-up: a constant weight
+        train.setdefault("freq_march", 0.0)  # written before frequency marching: every point fitted
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
         return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),

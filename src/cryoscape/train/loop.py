@@ -99,6 +99,7 @@ class Trainer:
         self.log = [dict(r) for r in ckpt.get("log", [])]
         for r in self.log:  # logs from before the KL warm-up: their runs had a constant weight
             r.setdefault("beta", self.tcfg.beta_for(self.mcfg.zdim))
+            r.setdefault("band", 1.0)  # and from before frequency marching: every point fitted
         self.start_epoch = int(ckpt["epoch"]) + 1
 
     def load_initial(self, path: str) -> None:
@@ -174,10 +175,12 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
         steps = -(-len(self.data) // self.tcfg.batch_size)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        t0, n, beta_sum = time.perf_counter(), 0, 0.0
+        t0, n, beta_sum, band_sum = time.perf_counter(), 0, 0.0, 0.0
         for i, (idx, images, part) in enumerate(self._batches(order)):
+            progress = (epoch + i / steps) / self.tcfg.epochs
             for g in self.opt.param_groups:
-                g["lr"] = self.tcfg.lr_at((epoch + i / steps) / self.tcfg.epochs)
+                g["lr"] = self.tcfg.lr_at(progress)
+            self.objective.band = self.tcfg.band_at(progress)
             seen = epoch * len(self.data) + i * self.tcfg.batch_size  # images trained on before this step
             self.objective.beta = self.tcfg.beta_at(self.mcfg.zdim, seen)
             terms = self._step(idx, images, gen, part)
@@ -185,6 +188,7 @@ class Trainer:
             sums += torch.stack(terms).double() * n_batch
             n += n_batch
             beta_sum += self.objective.beta * n_batch
+            band_sum += self.objective.band * n_batch
             bar.update(n_batch)
             if i % 10 == 0:
                 mine = len(idx) if part is None else part.size
@@ -194,7 +198,8 @@ class Trainer:
         if not np.isfinite(loss):
             raise InputError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr", self.outdir)
         secs = time.perf_counter() - t0
-        return {"epoch": epoch, "loss": loss, "mse": mse, "kl": kl, "beta": beta_sum / n, "seconds": secs,
+        return {"epoch": epoch, "loss": loss, "mse": mse, "kl": kl, "beta": beta_sum / n, "band": band_sum / n,
+                "seconds": secs,
                 "images_per_s": n / secs}
 
     @torch.no_grad()
@@ -255,6 +260,7 @@ class Trainer:
                 if main:
                     bar.write(f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
                               f"  (weight {row['beta']:.3g})"
+                              + (f"  (band {row['band']:.2f})" if row["band"] < 1 else "") +
                               f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
         self.forward = self.loss_module  # let go of the DDP wrapper (and its hold on the group)
         return TrainResult(self.outdir, max(0, E - self.start_epoch), last, z)

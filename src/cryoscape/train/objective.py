@@ -61,6 +61,18 @@ class ReconObjective:
     def __init__(self, pre: Preprocessor, psize_A: float, beta: float) -> None:
         self.pre, self.psize_A, self.beta = pre, float(psize_A), float(beta)
         self.freqs_A = pre.half.freqs / self.psize_A
+        self.band = 1.0
+
+    @property
+    def band(self) -> float:
+        """Fraction of the Nyquist radius whose lattice points the loss fits (the trainer sets it
+        per step, see :meth:`~cryoscape.train.config.TrainConfig.band_at`); 1: all of them."""
+        return self._band
+
+    @band.setter
+    def band(self, value: float) -> None:
+        self._band = float(value)
+        self.n_fit = self.pre.half.count_within(self._band)
 
     def __call__(self, model: torch.nn.Module, images: torch.Tensor, rot: torch.Tensor,
                  shift_px: torch.Tensor, ctf: torch.Tensor | None,
@@ -77,13 +89,16 @@ class ReconObjective:
             z = mu + eps * torch.exp(0.5 * logvar)
             kl_each = kl_to_standard_normal(mu.float(), logvar.float())
             kl = kl_each.mean() if part is None else _share(kl_each, part)
-        coords = rotate_lattice(self.pre.half.freqs, rot)
+        n_all, n = data.shape[1], self.n_fit  # the band's points are the first n (sorted by radius)
+        data = data[:, :n]
+        coords = rotate_lattice(self.pre.half.freqs[:n], rot)
         pred = model.decode(coords, z)
         if ctf is not None:
-            pred = pred * compute_ctf(self.freqs_A, ctf)
+            pred = pred * compute_ctf(self.freqs_A[:n], ctf)
         sq = (pred - data).abs().square()
         mse = sq.mean() if part is None else _share(sq, part) / sq.shape[1]
-        loss = mse + (self.beta / data.shape[1]) * kl if z is not None else mse
+        # the KL is weighed per point of the whole image, whatever the band: beta keeps its meaning
+        loss = mse + (self.beta / n_all) * kl if z is not None else mse
         return LossTerms(loss, mse, kl)
 
     @torch.no_grad()
