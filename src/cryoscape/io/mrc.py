@@ -8,7 +8,6 @@ opening a 50 GB stack reads only its 1024-byte header. Arrays are ``[n, y, x]`` 
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
 from cryoscape.errors import InputError
+from cryoscape.io.atomic import atomic_path, commit, temp_name, user_error
 
 HEADER_BYTES = 1024
 
@@ -134,42 +134,29 @@ def read_volume(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return vol, h.psize_A
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _no_space(e: OSError, path: Path) -> None:
-    if e.errno == errno.ENOSPC:
-        raise InputError("no space left on device while writing", path) from None
-
-
 def write_volume(path: str | os.PathLike, vol: np.ndarray, psize_A: float) -> None:
-    """Write ``vol: (D, D, D) [z, y, x]`` as a float32 MRC map, atomically (temp file + rename).
+    """Write ``vol: (D, D, D) [z, y, x]`` as a float32 MRC map, atomically (:mod:`.atomic`).
 
     Voxel size = ``psize_A``, origin and n[xyz]start 0, space group 1 (a volume).
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError("output folder does not exist", path.parent)
     vol = np.asarray(vol, np.float32)
     if vol.ndim != 3:
         raise ValueError(f"write_volume needs a 3D array, got shape {vol.shape}")
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         with mrcfile.new(tmp, overwrite=True) as m:
             m.set_data(vol)
             m.set_volume()
             m.voxel_size = float(psize_A)
             m.header.origin = (0.0, 0.0, 0.0)
             m.header.nxstart = m.header.nystart = m.header.nzstart = 0
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        _no_space(e, path)
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+
+def _raise_user_error(e: OSError, path: Path) -> None:
+    """Re-raise ``e`` as the one-line error naming ``path`` (full disk, permissions), else as is."""
+    err = user_error(e, path)
+    if err is e:
+        raise e
+    raise err from None
 
 
 class _RunningStats:
@@ -207,15 +194,17 @@ class StackWriter:
         if n < 1 or D < 1:
             raise ValueError(f"StackWriter needs n >= 1 and D >= 1, got n={n}, D={D}")
         self.path, self.n, self.D, self.psize_A = Path(path), int(n), int(D), float(psize_A)
-        self._tmp = _temp_path(self.path)
+        self._tmp = self.path.absolute().parent / temp_name(self.path.name)
         self._stats = _RunningStats()
         self._written = np.zeros(self.n, bool)
         self._fd: int | None = None
         self._offset = 0
 
     def __enter__(self) -> StackWriter:
-        if not self.path.parent.is_dir():
-            raise InputError("output folder does not exist", self.path.parent)
+        if not self.path.absolute().parent.is_dir():
+            raise InputError("output folder does not exist", self.path.absolute().parent)
+        if self.path.is_dir():
+            raise InputError("is a folder; give a file name for the output", self.path)
         try:
             with mrcfile.new_mmap(self._tmp, (self.n, self.D, self.D), mrc_mode=2, overwrite=True) as m:
                 m.set_image_stack()
@@ -224,8 +213,7 @@ class StackWriter:
             self._fd = os.open(self._tmp, os.O_WRONLY)
         except OSError as e:
             self._tmp.unlink(missing_ok=True)
-            _no_space(e, self.path)
-            raise
+            _raise_user_error(e, self.path)
         return self
 
     def write(self, start: int, images: np.ndarray) -> None:
@@ -241,8 +229,7 @@ class StackWriter:
                 done = os.pwrite(self._fd, buf, pos)
                 buf, pos = buf[done:], pos + done
         except OSError as e:
-            _no_space(e, self.path)
-            raise
+            _raise_user_error(e, self.path)
         self._stats.add(images)
         self._written[start:start + k] = True
 
@@ -269,7 +256,6 @@ class StackWriter:
             # header-only update through mrcfile's mmap: maps the data lazily, reads none of it
             with mrcfile.mmap(self._tmp, mode="r+") as m:
                 m.header.dmin, m.header.dmax, m.header.dmean, m.header.rms = dmin, dmax, dmean, rms
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path)
         except OSError as e:
-            _no_space(e, self.path)
-            raise
+            _raise_user_error(e, self.path)

@@ -1,36 +1,23 @@
 """Writing particle sets: dispatch on the output extension, cryoDRGN pickles, atomic files.
 
-Every writer goes through :func:`atomic_write_bytes` so an interrupted run never leaves a
-half-written star/cs/pkl that a later run would trust.
+Every writer goes through :func:`cryoscape.io.atomic.atomic_write_bytes` (re-exported here) so an
+interrupted run never leaves a half-written star/cs/pkl that a later run would trust.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.particles import ParticleSet
 
 WRITABLE = (".star", ".cs")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it into place."""
-    path = Path(path)
-    if not path.absolute().parent.is_dir():
-        raise InputError("output folder does not exist", path.absolute().parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.absolute().parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["WRITABLE", "atomic_write_bytes", "write_particles", "write_cryodrgn_poses",
+           "write_cryodrgn_ctf", "write_index"]
 
 
 def write_particles(pset: ParticleSet, path: str | os.PathLike) -> None:

@@ -1,8 +1,9 @@
 """Training outputs on disk: checkpoints, latents and the log, each written atomically.
 
-A file appears under its final name only when complete (temp file in the same folder, fsync,
-``os.replace``), so a run killed at any moment leaves only whole files and resuming can trust
-every ``weights.<epoch>.pt`` it finds.
+A file appears under its final name only when complete (:mod:`cryoscape.io.atomic`), and an
+epoch's files are written in one order — latents and weights, then the ``z.npy``/``weights.pt``
+links, the log last — so a run killed or out of disk at any moment leaves a folder whose files
+agree, and resuming can trust every ``weights.<epoch>.pt`` it finds.
 """
 
 from __future__ import annotations
@@ -10,70 +11,75 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from cryoscape.io.atomic import atomic_link, atomic_write_bytes
+
 WEIGHTS_RE = re.compile(r"^weights\.(\d+)\.pt$")
+Z_RE = re.compile(r"^z\.(\d+)\.npy$")
 LOG_NAME = "log.csv"
 LOG_COLUMNS = ("epoch", "loss", "mse", "kl", "beta", "band", "seconds", "images_per_s")
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename it to ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray | None) -> Path:
+    """Write one checkpointed epoch in the documented order (docs/outputs.md): the numbered files
+    ``z.<e>.npy`` and ``weights.<e>.pt`` first, then the ``z.npy`` and ``weights.pt`` links to them.
 
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort; not all filesystems allow it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def save_checkpoint(outdir: str | os.PathLike, epoch: int, state: dict) -> Path:
-    """Write ``weights.<epoch>.pt`` then point ``weights.pt`` at it (hard link, else a copy)."""
+    If a numbered write fails (a full disk) the epoch's numbered files are removed and the links
+    still name the previous epoch, so the folder stays consistent and resumes from there.
+    """
     import torch
 
     outdir = Path(outdir)
-    path = outdir / f"weights.{epoch}.pt"
-    atomic_write(path, lambda f: torch.save(state, f))
-    latest = outdir / "weights.pt"
-    tmp = outdir / f".weights.pt.{os.getpid()}.tmp"
+    path, zpath = outdir / f"weights.{epoch}.pt", outdir / f"z.{epoch}.npy"
+    buf = io.BytesIO()  # serialise first: a full disk then fails in our write, not inside torch
+    torch.save(state, buf)
     try:
-        tmp.unlink(missing_ok=True)
-        os.link(path, tmp)
-        os.replace(tmp, latest)
-    except OSError:  # no hard links here (some network/FUSE filesystems): copy
-        tmp.unlink(missing_ok=True)
-        atomic_write(latest, lambda f: f.write(path.read_bytes()))
+        if z is not None:
+            save_latents(zpath, z)
+        atomic_write_bytes(path, buf.getvalue())
+    except BaseException:
+        zpath.unlink(missing_ok=True)
+        raise
+    point_latest(outdir, epoch)
     return path
+
+
+def point_latest(outdir: str | os.PathLike, epoch: int) -> None:
+    """Make ``weights.pt`` (and ``z.npy`` where ``z.<epoch>.npy`` exists) name epoch ``epoch``'s
+    files; ``z.npy`` of a later epoch than the weights is removed, never left behind."""
+    outdir = Path(outdir)
+    zsrc = outdir / f"z.{epoch}.npy"
+    if zsrc.is_file():
+        atomic_link(zsrc, outdir / "z.npy")
+    atomic_link(outdir / f"weights.{epoch}.pt", outdir / "weights.pt")
+
+
+def save_checkpoint(outdir: str | os.PathLike, epoch: int, state: dict) -> Path:
+    """Write ``weights.<epoch>.pt`` then point ``weights.pt`` at it (no latents)."""
+    return save_epoch(outdir, epoch, state, None)
 
 
 def save_latents(path: str | os.PathLike, z: np.ndarray) -> None:
     """``z: (N, zdim)`` float32 as ``.npy``, atomically."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(z, np.float32))
-    atomic_write(path, lambda f: f.write(buf.getvalue()))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def tidy_after(outdir: str | os.PathLike, epoch: int | None) -> None:
+    """Before resuming from ``epoch`` (None: from scratch): remove latents of later epochs (a run
+    stopped between ``z.<e>.npy`` and ``weights.<e>.pt``) and point the links at ``epoch``."""
+    outdir = Path(outdir)
+    last = -1 if epoch is None else epoch
+    for p in outdir.iterdir():
+        m = Z_RE.match(p.name)
+        if m and int(m.group(1)) > last:
+            p.unlink()
+    if epoch is not None:
+        point_latest(outdir, epoch)
 
 
 def checkpoint_epochs(outdir: str | os.PathLike) -> list[int]:
@@ -123,4 +129,4 @@ def write_log(outdir: str | os.PathLike, rows: list[dict]) -> None:
     for r in rows:
         lines.append(",".join(str(r["epoch"]) if k == "epoch" else f"{r[k]:.6g}" for k in LOG_COLUMNS))
     text = "\n".join(lines) + "\n"
-    atomic_write(Path(outdir) / LOG_NAME, lambda f: f.write(text.encode()))
+    atomic_write_bytes(Path(outdir) / LOG_NAME, text.encode())

@@ -218,20 +218,18 @@ class Trainer:
         return self.dist.gather_rows(torch.cat(mus), len(d)).cpu().numpy()
 
     def save(self, epoch: int) -> np.ndarray | None:
-        """Latents first, then the checkpoint that makes them part of a complete epoch. Every rank
-        takes part in the latent pass; rank 0 alone writes."""
+        """Latents and checkpoint of ``epoch``, in the order of :func:`.checkpoint.save_epoch`
+        (the caller writes the log after). Every rank takes part in the latent pass; rank 0 alone
+        writes."""
         z = self.latents()
         if not self.dist.is_main:
             return z
-        if z is not None:
-            ck.save_latents(self.outdir / f"z.{epoch}.npy", z)
-            ck.save_latents(self.outdir / "z.npy", z)
         cfg = config_dict(self.mcfg, self.dcfg, self.tcfg)  # what config.yaml says, beta resolved
         state = {"model_config": cfg["model"], "model_state": self.model.state_dict(),
                  "optimizer_state": self.opt.state_dict(), "epoch": epoch,
                  "norm": [float(x) for x in self.dcfg.norm], "rng_state": torch.get_rng_state(),
                  "log": self.log, "data_config": cfg["data"], "train_config": cfg["train"]}
-        ck.save_checkpoint(self.outdir, epoch, state)
+        ck.save_epoch(self.outdir, epoch, state, z)
         return z
 
     def run(self) -> TrainResult:
@@ -251,10 +249,10 @@ class Trainer:
                 bar.set_description(f"epoch {epoch + 1}/{E}")
                 row = self.train_epoch(epoch, bar)
                 self.log.append(row)
-                if main:
-                    ck.write_log(self.outdir, self.log)
                 if (epoch + 1) % self.tcfg.checkpoint_every == 0 or epoch == E - 1:
                     z = self.save(epoch)
+                    if main:  # last: the log never runs ahead of the weights
+                        ck.write_log(self.outdir, self.log)
                 self.dist.barrier()  # the others wait for rank 0's files of this epoch
                 last = epoch
                 if main:

@@ -25,7 +25,8 @@ from cryoscape.train.config import (
 
 #: Files a training run writes; ``--overwrite`` removes exactly these.
 OUTPUT_RE = re.compile(r"^(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)$")
-#: Temporary files of those (``.NAME.<random>.tmp``): a run killed mid-write leaves one behind.
+#: Temporary files of those (``.NAME.<random>.tmp``, :mod:`cryoscape.io.atomic`, or older
+#: cryoscape's pid-numbered ones): a run killed mid-write leaves one behind.
 TEMP_RE = re.compile(r"^\.(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)\..+\.tmp$")
 
 
@@ -61,6 +62,7 @@ def prepare_outdir(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, t
             raise InputError("holds a training run with different settings (" + "; ".join(diffs)
                              + "); use --overwrite to start over or choose another -o", outdir)
         ckpt = ck.last_checkpoint(outdir)
+        ck.tidy_after(outdir, None if ckpt is None else int(ckpt["epoch"]))
     elif ck.checkpoint_epochs(outdir):
         raise InputError(f"has weights files but no {CONFIG_NAME}; use --overwrite to start over "
                          "or choose another -o", outdir)

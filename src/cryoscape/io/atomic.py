@@ -1,0 +1,160 @@
+"""The one way cryoscape writes a file: temp file beside the target, fsync, rename, folder fsync.
+
+Every writer (star, cs, pickles, MRC maps and stacks, checkpoints, latents, logs, config) goes
+through here, so they share one guarantee: a file appears under its final name only when it is
+complete and on disk, a run killed at any moment leaves whole files (plus, at worst, a hidden
+``.NAME.<8 hex>.tmp``), and a full disk or a read-only folder becomes one :class:`InputError`
+naming the file the user asked for, never the temp file. Files are created with mode 0666 minus
+the umask, like any ordinary program's (``tempfile.mkstemp`` would make them 0600).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from cryoscape.errors import InputError
+
+#: Bytes of the target's name kept in a temp name: a legal 255-byte output name must not make
+#: an illegal temp name, and a short one is still recognisable.
+_STEM_BYTES = 40
+TEMP_RE = re.compile(r"^\..*\.[0-9a-f]{8}\.tmp$")
+
+#: errno -> what the user is told; anything else stays an OSError (reported by the CLI).
+_USER_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.EFBIG: "file too large for this file system",
+}
+
+
+def temp_name(name: str) -> str:
+    """``.<first 40 bytes of name>.<8 hex>.tmp``: hidden, unique, never longer than 56 bytes."""
+    stem = name.encode()[:_STEM_BYTES].decode(errors="ignore")
+    return f".{stem}.{secrets.token_hex(4)}.tmp"
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temp file of this module (debris of a killed write)."""
+    return bool(TEMP_RE.match(name))
+
+
+def user_error(e: OSError, path: str | os.PathLike) -> InputError | OSError:
+    """The one-line error for an OSError met while writing ``path`` (the target, not the temp)."""
+    why = _USER_ERRNOS.get(e.errno or -1)
+    if why is None:
+        return e
+    return InputError(f"cannot write: {why}", path)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every file system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_target(path: Path) -> Path:
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise InputError("output folder does not exist", folder)
+    if path.is_dir():
+        raise InputError("is a folder; give a file name for the output", path)
+    return folder
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, rename it to ``path``, fsync the folder (the second half of every write)."""
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.absolute().parent)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside ``path`` for a writer that needs a path (mrcfile); on a clean exit
+    it is made durable and renamed to ``path``, on any exception removed. The writer must create
+    the file itself (ordinary ``open`` honours the umask)."""
+    path = Path(path)
+    folder = _check_target(path)
+    tmp = folder / temp_name(path.name)
+    try:
+        yield tmp
+        commit(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        err = user_error(e, path)
+        if err is e:
+            raise
+        raise err from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def create_temp(tmp: Path) -> int:
+    """Create ``tmp`` exclusively for writing, mode 0666 minus the umask; returns the descriptor."""
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(fileobj)`` on a fresh temp file beside ``path``, then make it ``path``."""
+    with atomic_path(path) as tmp:
+        with os.fdopen(create_temp(tmp), "wb") as f:
+            write(f)
+            f.flush()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring)."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_link(src: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make ``path`` name the same file as ``src`` (a hard link, renamed into place), or a copy of it
+    where the file system has no hard links."""
+    src, path = Path(src), Path(path)
+    folder = _check_target(path)
+    if path.exists() and os.path.samefile(src, path):
+        return  # already so (and rename() between two links of one file would do nothing)
+    tmp = folder / temp_name(path.name)
+    try:
+        os.link(src, tmp)
+    except OSError as e:
+        if e.errno in _USER_ERRNOS and e.errno not in (errno.EPERM,):
+            raise user_error(e, path) from None
+        atomic_write(path, lambda f: f.write(src.read_bytes()))  # no hard links (network/FUSE)
+        return
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        err = user_error(e, path)
+        if err is e:
+            raise
+        raise err from None
+    fsync_dir(folder)
