@@ -46,6 +46,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.analysis.pipeline import AnalyzeConfig, run_analysis, say
     from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
 
     for name in ("ksample", "pc", "n_per_pc", "gt_sample"):
         if getattr(args, name) < (0 if name == "pc" else 1):
@@ -55,12 +56,12 @@ def main(args: argparse.Namespace) -> int:
     lat = read_run_latents(run_dir, args.epoch)
     label = "" if lat.epoch is None else f".{lat.epoch}"
     outdir = Path(args.outdir) if args.outdir else run_dir / f"analyze{label}"
-    outdir.mkdir(parents=True, exist_ok=True)
-    say(f"{lat.z.shape[0]} particles, zdim {lat.z.shape[1]} from {lat.path}; writing to {outdir}")
     names = {f.name for f in fields(AnalyzeConfig)} - {"command"}
     cfg = AnalyzeConfig(**{k: v for k, v in vars(args).items() if k in names},
                         command=_typed_command())
-    run_analysis(cfg, run_dir, lat, outdir)
+    with run_lock(outdir, "analyze"):
+        say(f"{lat.z.shape[0]} particles, zdim {lat.z.shape[1]} from {lat.path}; writing to {outdir}")
+        run_analysis(cfg, run_dir, lat, outdir)
     say(f"done: open {outdir / 'report.html'}")
     return 0
 

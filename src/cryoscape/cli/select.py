@@ -46,6 +46,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def _labels(args: argparse.Namespace, z):
     from cryoscape.analysis.latent import cluster
     from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
     from cryoscape.io.cryodrgn import read_index
 
     if args.labels:
@@ -63,6 +64,7 @@ def selections(args: argparse.Namespace, z) -> tuple[dict, bool]:
 
     from cryoscape.analysis import select as sel
     from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
     from cryoscape.io.cryodrgn import read_index
 
     if args.ind:
@@ -96,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.analysis.select import run_particles, write_selections
     from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
 
     if args.clusters is not None and args.kmeans is None and args.gmm is None:
         raise InputError("--clusters needs --kmeans or --gmm")
@@ -104,7 +107,8 @@ def main(args: argparse.Namespace) -> int:
     if rp.n_run is not None and rp.n_run != len(lat.z):
         raise InputError(f"config.yaml says {rp.n_run} particles but {lat.path.name} has {len(lat.z)}", args.run)
     sels, with_comp = selections(args, lat.z)
-    counts = write_selections(sels, len(lat.z), Path(args.outdir), rp, with_comp)
+    with run_lock(args.outdir, "select"):
+        counts = write_selections(sels, len(lat.z), Path(args.outdir), rp, with_comp)
     for name, n in counts.items():
         print(f"{name}: {n} particles", file=sys.stderr)
     print(f"cryoscape select: wrote {len(counts)} selection(s) to {args.outdir}", file=sys.stderr)

@@ -109,6 +109,8 @@ def _check_args(args: argparse.Namespace, world_size: int = 1) -> None:
         raise InputError(f"--beta-warmup must be >= 0 images, got {args.beta_warmup}")
     if args.pe_dim is not None and args.pe_dim < 1:
         raise InputError(f"--pe-dim must be >= 1, got {args.pe_dim}")
+    if args.no_ctf and args.ctf:
+        raise InputError("--ctf and --no-ctf contradict each other: give one")
     if args.batch_size % world_size:
         raise InputError(f"--batch-size {args.batch_size} is the global batch and must be divisible by "
                          f"the {world_size} torchrun processes (each takes an equal share)")
@@ -123,7 +125,17 @@ def main(args: argparse.Namespace) -> int:
 
     _check_args(args, distributed.world_size_from_env())
     with distributed.session(args.device) as dist:
-        return _train(args, dist)
+        with _lock(args.outdir, dist.is_main):
+            return _train(args, dist)
+
+
+def _lock(outdir: str, main: bool):
+    """The run lock on OUTDIR (rank 0 holds it for the whole job): a second run refuses at once."""
+    import contextlib
+
+    from cryoscape.io.runlock import run_lock
+
+    return run_lock(outdir, "train") if main else contextlib.nullcontext()
 
 
 def _train(args: argparse.Namespace, dist) -> int:

@@ -76,20 +76,36 @@ def main(args: argparse.Namespace) -> int:
 
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.analysis.pipeline import open_maps, write_maps
+    from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
 
     setup_torch(args.threads)
     run_dir, outdir = Path(args.run), Path(args.outdir)
     lat = read_run_latents(run_dir, args.epoch)
+    if not args.skip_maps and (lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file()):
+        raise InputError("cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
+                         "run?); pass --skip-maps to write the path alone", run_dir)
     codes, ind = path_codes(args, lat.z)
-    outdir.mkdir(parents=True, exist_ok=True)
-    np.savetxt(outdir / "z.path.txt", codes, fmt="%.6f")
-    if ind is not None:
-        np.savetxt(outdir / "path_ind.txt", ind, fmt="%d")
-    msg = f"{len(codes)} codes in {outdir / 'z.path.txt'}"
-    if not args.skip_maps and lat.kind == "cryoscape":
-        run = open_maps(run_dir, args.epoch, args.device)
-        if run is not None:
-            paths = write_maps(run, codes, outdir)
+    with run_lock(outdir, "traverse"):
+        _save_txt(outdir / "z.path.txt", codes, "%.6f")
+        if ind is not None:
+            _save_txt(outdir / "path_ind.txt", ind, "%d")
+        msg = f"{len(codes)} codes in {outdir / 'z.path.txt'}"
+        if not args.skip_maps:
+            paths = write_maps(open_maps(run_dir, args.epoch, args.device), codes, outdir)
             msg += f", {len(paths)} maps vol_0000.mrc ... in {outdir}"
     print(f"cryoscape traverse: wrote {msg}", file=sys.stderr)
     return 0
+
+
+def _save_txt(path: Path, a, fmt: str) -> None:
+    """``np.savetxt`` through the one atomic write path."""
+    import io
+
+    import numpy as np
+
+    from cryoscape.io.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savetxt(buf, a, fmt=fmt)
+    atomic_write_bytes(path, buf.getvalue())

@@ -44,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
         write_volumes,
     )
     from cryoscape.errors import InputError
+    from cryoscape.io.runlock import run_lock
 
     device = setup_torch(args.threads, args.device)
     run = load_run(args.outdir, args.epoch, device)
@@ -65,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         zs = read_latents(args.zfile, run.model.zdim)
     t0 = time.perf_counter()
     vols = generate_volumes(run.model, zs, D_out, args.batch_size, scale=run.norm_std)
-    paths = write_volumes(vols, args.output, psize_A * D / D_out, flip=args.flip, invert=args.invert)
+    with run_lock(args.output, "volumes"):
+        paths = write_volumes(vols, args.output, psize_A * D / D_out, flip=args.flip, invert=args.invert)
     print(f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
           f"{args.output} from {run.weights.name} in {time.perf_counter() - t0:.1f} s")
     return 0
