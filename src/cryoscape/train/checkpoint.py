@@ -27,8 +27,8 @@ def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray
     """Write one checkpointed epoch in the documented order (docs/outputs.md): the numbered files
     ``z.<e>.npy`` and ``weights.<e>.pt`` first, then the ``z.npy`` and ``weights.pt`` links to them.
 
-    If a numbered write fails (a full disk) the epoch's numbered files are removed and the links
-    still name the previous epoch, so the folder stays consistent and resumes from there.
+    If any of it fails (a full disk) the epoch's files are removed and the links put back on the
+    previous checkpoint, so the folder stays consistent and the run resumes from there.
     """
     import torch
 
@@ -40,11 +40,27 @@ def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray
         if z is not None:
             save_latents(zpath, z)
         atomic_write_bytes(path, buf.getvalue())
+        point_latest(outdir, epoch)
     except BaseException:
-        zpath.unlink(missing_ok=True)
+        _retreat(outdir, epoch)
         raise
-    point_latest(outdir, epoch)
     return path
+
+
+def _retreat(outdir: Path, epoch: int) -> None:
+    """Undo a partly written epoch: its files go, the links name the checkpoint before it (or
+    nothing, if putting them back fails too: removing a link needs no space)."""
+    (outdir / f"z.{epoch}.npy").unlink(missing_ok=True)
+    (outdir / f"weights.{epoch}.pt").unlink(missing_ok=True)
+    before = [e for e in checkpoint_epochs(outdir) if e < epoch]
+    try:
+        if before:
+            point_latest(outdir, before[-1])
+            return
+    except Exception:  # the disk is still full: fall through, leave no link at all
+        pass
+    for name in ("z.npy", "weights.pt"):
+        (outdir / name).unlink(missing_ok=True)
 
 
 def point_latest(outdir: str | os.PathLike, epoch: int) -> None:
@@ -54,6 +70,8 @@ def point_latest(outdir: str | os.PathLike, epoch: int) -> None:
     zsrc = outdir / f"z.{epoch}.npy"
     if zsrc.is_file():
         atomic_link(zsrc, outdir / "z.npy")
+    else:
+        (outdir / "z.npy").unlink(missing_ok=True)
     atomic_link(outdir / f"weights.{epoch}.pt", outdir / "weights.pt")
 
 
