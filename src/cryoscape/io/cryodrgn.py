@@ -2,7 +2,8 @@
 
 cryoDRGN's ``rot`` is exactly cryoscape's RELION matrix ``A``; its ``trans`` is the shift as a
 fraction of the box (``shift_px / D``), same sign as ``_rlnOriginXAngst`` (see
-docs/conventions.md). Every loader validates shapes so a wrong pickle fails with one line.
+docs/conventions.md). Every loader validates shapes so a wrong pickle fails with one line, and
+reads through :mod:`.safe_pickle`, so a crafted pickle cannot run code.
 """
 
 from __future__ import annotations
@@ -16,18 +17,10 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.particles import CRYODRGN_CTF_COLUMNS, ParticleSet
+from cryoscape.io.safe_pickle import load_pickle  # the only way cryoscape reads a pickle
 
-
-def load_pickle(path: str | os.PathLike):
-    """Unpickle ``path``; a missing or unreadable file is an InputError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path)
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception as e:  # any unpickling failure means "not a pickle we can use"
-        raise InputError(f"not a readable pickle ({type(e).__name__}: {e})", path) from None
+__all__ = ["load_pickle", "save_pickle", "read_poses", "read_ctf", "read_index", "trans_to_shifts_A",
+           "poses_to_cryodrgn", "ctf_to_cryodrgn"]
 
 
 def save_pickle(obj, path: str | os.PathLike) -> None:
@@ -84,6 +77,8 @@ def read_index(path: str | os.PathLike) -> np.ndarray:
     """Particle indices (int64, 1-D, in the given order) from a ``.pkl`` or ``.npy`` file."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
+        if path.is_dir():
+            raise InputError("is a folder, not an index file", path)
         if not path.is_file():
             raise InputError("file not found", path)
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoscape.errors import InputError
 from cryoscape.io.atomic import atomic_link, atomic_write_bytes
 
 WEIGHTS_RE = re.compile(r"^weights\.(\d+)\.pt$")
@@ -109,16 +110,45 @@ def checkpoint_epochs(outdir: str | os.PathLike) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def load_epoch(outdir: str | os.PathLike, epoch: int, map_location: str = "cpu") -> dict | None:
-    """The checkpoint ``weights.<epoch>.pt`` of ``outdir`` if it loads and says it is that epoch."""
+def read_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
+    """The checkpoint dict at ``path``, loaded with ``weights_only=True`` (tensors and plain data
+    only: a crafted file cannot run code). InputError, in cryoscape's words rather than torch's
+    advice to load untrusted files unsafely, for a missing, foreign or corrupt file."""
+    import pickle
+    import warnings
+
     import torch
 
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, not a checkpoint", path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path)
     try:
-        ckpt = torch.load(Path(outdir) / f"weights.{epoch}.pt", map_location=map_location,
-                          weights_only=True)
-    except Exception:  # unreadable (e.g. a disk error)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"GLOBAL:? ?([\w.]+)", str(e))
+        if named is None:
+            raise InputError("cannot read as a torch checkpoint (corrupt, or not a checkpoint)", path) from None
+        raise InputError(f"refused: not a cryoscape checkpoint (it refers to {named.group(1)}; cryoscape "
+                         "loads only tensors and plain data, and ran nothing in it)", path) from None
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise InputError(f"cannot read as a torch checkpoint ({type(e).__name__}: {first})", path) from None
+    if not isinstance(ckpt, dict):
+        raise InputError("not a cryoscape checkpoint (expected a dict)", path)
+    return ckpt
+
+
+def load_epoch(outdir: str | os.PathLike, epoch: int, map_location: str = "cpu") -> dict | None:
+    """The checkpoint ``weights.<epoch>.pt`` of ``outdir`` if it loads and says it is that epoch."""
+    try:
+        ckpt = read_checkpoint(Path(outdir) / f"weights.{epoch}.pt", map_location)
+    except InputError:  # unreadable (e.g. a disk error)
         return None
-    return ckpt if isinstance(ckpt, dict) and ckpt.get("epoch") == epoch else None
+    return ckpt if ckpt.get("epoch") == epoch else None
 
 
 def last_checkpoint(outdir: str | os.PathLike, map_location: str = "cpu") -> dict | None:
