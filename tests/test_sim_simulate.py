@@ -166,3 +166,35 @@ def test_pdb_source(tmp_path):
     assert psize == 1.0 and vol.sum() == pytest.approx(7 + 6 + 6 + 8, rel=1e-4)
     assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "0.1",
                 "-n", "20", "-o", str(tmp_path / "small")]) == 2  # does not fit in the box
+
+
+def test_bfactor_spread_hidden_and_exact_counts(tmp_path):
+    """Per-particle B-factors are drawn in the range, damp the images, are kept in the ground
+    truth and (hidden) written as 0 to the metadata; --exact-counts balances t bins and states."""
+    out = tmp_path / "spread"
+    assert cli(["simulate", "--demo", "-D", "16", "-n", "103", "--t-bins", "10", "--exact-counts",
+                "--bfactor", "1000", "--bfactor-max", "4000", "--hide-bfactor", "--snr", "inf",
+                "-o", str(out)]) == 0
+    gt = np.load(out / "ground_truth.npz")
+    b = gt["bfactor_A2"]
+    assert b.min() >= 1000 and b.max() <= 4000 and np.ptp(b) > 2000
+    np.testing.assert_array_equal(gt["ctf"][:, 7], b)
+    assert sorted(np.bincount(gt["volume_index"], minlength=10)) == [10] * 7 + [11] * 3
+    assert (load_particles(out / "particles.star").ctf.bfactor_A2 == 0).all()
+    rec = json.loads((out / "simulation.json").read_text())
+    assert rec["config"]["bfactor_max_A2"] == 4000 and rec["bfactor_range_A2"] == [b.min(), b.max()]
+    # the same seed without the spread: same poses and defoci, less damping of the high frequencies
+    ref = tmp_path / "flat"
+    assert cli(["simulate", "--demo", "-D", "16", "-n", "103", "--t-bins", "10", "--exact-counts",
+                "--snr", "inf", "-o", str(ref)]) == 0
+    g0 = np.load(ref / "ground_truth.npz")
+    np.testing.assert_array_equal(g0["ctf"][:, :7], gt["ctf"][:, :7])
+    hi = np.fft.fft2(open_stack(out / "particles.mrcs")[:])[:, 4:12, 4:12]
+    hi0 = np.fft.fft2(open_stack(ref / "particles.mrcs")[:])[:, 4:12, 4:12]
+    assert np.abs(hi).sum() < 0.8 * np.abs(hi0).sum()
+    states = sampling.exact_states([1, 2, 7], 101, np.random.default_rng(0))
+    assert np.bincount(states).tolist() == [10, 20, 71]
+    with pytest.raises(InputError):
+        SimConfig(exact_counts=True, dist="cooperative")
+    with pytest.raises(InputError):
+        SimConfig(bfactor_A2=100, bfactor_max_A2=50)

@@ -34,6 +34,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--proportions", type=float, nargs="+", metavar="P",
                      help="relative abundance of each state (default: equal)")
     src.add_argument("--t-bins", type=int, default=100, help="volumes on the t grid (default: 100)")
+    src.add_argument("--exact-counts", action="store_true",
+                     help="use every t bin equally often (uniform --dist) and give states exactly "
+                          "their --proportions, instead of independent random draws")
     src.add_argument("--max-angle", type=float, default=50.0, help="demo hinge angle at t=1, degrees (default: 50)")
     src.add_argument("--resolution", type=float, help="rendering resolution in Å for --demo/--pdb "
                                                        "(default: 2.5 pixels)")
@@ -54,6 +57,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     ctf.add_argument("--cs", type=float, default=2.7, help="spherical aberration, mm (default: 2.7)")
     ctf.add_argument("--amp-contrast", type=float, default=0.1, help="amplitude contrast (default: 0.1)")
     ctf.add_argument("--bfactor", type=float, default=0.0, help="envelope B-factor, Å^2 (default: 0)")
+    ctf.add_argument("--bfactor-max", type=float, metavar="B",
+                     help="per-particle B-factor drawn uniformly in [--bfactor, B] Å^2")
+    ctf.add_argument("--hide-bfactor", action="store_true",
+                     help="write B = 0 to the star/cs (ground_truth.npz keeps the true values), as "
+                          "real metadata and cryoDRGN's ctf.pkl carry none")
     add_seed_arg(p)
     add_threads_arg(p)
 
@@ -75,9 +83,10 @@ def config_from_args(args: argparse.Namespace):
         snr=args.snr, shift_max_px=args.shift_max, ctf=not args.no_ctf,
         defocus_min_A=args.defocus_min, defocus_max_A=args.defocus_max, astigmatism_A=args.astigmatism,
         voltage_kV=args.voltage, cs_mm=args.cs, amp_contrast=args.amp_contrast, bfactor_A2=args.bfactor,
+        bfactor_max_A2=args.bfactor_max, bfactor_in_metadata=not args.hide_bfactor,
         poses_path=args.poses, dist=args.dist,
         proportions=tuple(args.proportions) if args.proportions else None,
-        t_bins=args.t_bins, max_angle_deg=args.max_angle, seed=args.seed)
+        t_bins=args.t_bins, exact_counts=args.exact_counts, max_angle_deg=args.max_angle, seed=args.seed)
 
 
 def main(args: argparse.Namespace) -> int:

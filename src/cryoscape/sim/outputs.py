@@ -15,15 +15,23 @@ if TYPE_CHECKING:
     from cryoscape.sim.sources import VolumeBank
 
 
-def particle_set(bank: VolumeBank, parts: Particles, outdir: Path) -> ParticleSet:
-    """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``."""
+def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_metadata: bool = True) -> ParticleSet:
+    """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``.
+
+    ``bfactor_in_metadata=False`` writes B = 0: real refinements do not know each particle's
+    envelope, and cryoDRGN's CTF pickle has no column for it, so a benchmark hides it from all."""
+    from dataclasses import replace
+
     from cryoscape.io.images import ImageSource
 
     n = len(parts.volume_index)
+    ctf = parts.ctf
+    if ctf is not None and not bfactor_in_metadata:
+        ctf = replace(ctf, bfactor_A2=np.zeros(n))
     return ParticleSet(box=bank.D, psize_A=np.full(n, bank.psize_A),
                        images=ImageSource.from_file(outdir / "particles.mrcs"),
                        rotations=parts.rotations, shifts_A=parts.shifts_px * bank.psize_A,
-                       ctf=parts.ctf, source=outdir / "particles.star", source_format="star")
+                       ctf=ctf, source=outdir / "particles.star", source_format="star")
 
 
 def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict[str, np.ndarray]:
@@ -33,8 +41,9 @@ def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict
         gt["t"] = parts.t
     if parts.state is not None:
         gt["state"] = parts.state
-    if parts.ctf is not None:
+    if parts.ctf is not None:  # the CTF the images were made with, B-factor included
         gt["ctf"] = parts.ctf.as_array()
+        gt["bfactor_A2"] = parts.ctf.bfactor_A2
     return gt
 
 
@@ -55,6 +64,8 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
         "n_states": bank.n_states,
         "n_t": bank.n_t,
         "t_mixture": T_MIXTURES[cfg.dist] if bank.n_t > 1 else None,
+        "bfactor_range_A2": None if parts.ctf is None else [float(parts.ctf.bfactor_A2.min()),
+                                                            float(parts.ctf.bfactor_A2.max())],
         "shift_max_px": cfg.shift_max_px if cfg.shift_max_px is not None else bank.D / 16,
         "noise_sigma": sigma,
         "signal_var": signal_var,
@@ -74,7 +85,7 @@ def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: fl
         write_particles,
     )
 
-    pset = particle_set(bank, parts, outdir)
+    pset = particle_set(bank, parts, outdir, cfg.bfactor_in_metadata)
     star = outdir / "particles.star"
     write_particles(pset, star)
     write_particles(pset, outdir / "particles.cs")

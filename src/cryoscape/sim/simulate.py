@@ -46,10 +46,13 @@ class SimConfig:
     cs_mm: float = 2.7
     amp_contrast: float = 0.1
     bfactor_A2: float = 0.0
+    bfactor_max_A2: float | None = None  # per-particle B ~ U(bfactor_A2, bfactor_max_A2) when given
+    bfactor_in_metadata: bool = True  # False: star/cs carry B = 0, as real metadata does
     poses_path: str | None = None  # cryoDRGN pose pkl or star; rotations (and shifts) from it
     dist: str = "uniform"  # distribution of t, see cryoscape.sim.sampling.T_MIXTURES
     proportions: tuple[float, ...] | None = None  # of the discrete states; default equal
     t_bins: int = 100
+    exact_counts: bool = False  # t bins used evenly (uniform dist) / states in exact proportions
     max_angle_deg: float = 50.0  # demo hinge opening at t = 1
     seed: int = 0
     batch_size: int = 256
@@ -67,6 +70,11 @@ class SimConfig:
             raise InputError("need defocus-min <= defocus-max and astigmatism >= 0")
         if self.t_bins < 2:
             raise InputError(f"--t-bins must be at least 2, got {self.t_bins}")
+        if self.bfactor_max_A2 is not None and self.bfactor_max_A2 < self.bfactor_A2:
+            raise InputError(f"--bfactor-max {self.bfactor_max_A2} is below --bfactor {self.bfactor_A2}")
+        if self.exact_counts and self.dist != "uniform":
+            raise InputError(f"--exact-counts spreads t evenly over the bins; it needs --dist uniform, "
+                             f"got {self.dist}")
 
 
 @dataclass
@@ -142,15 +150,20 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
     if cfg.ctf:
         ctf = sampling.sample_ctf(n, r_ctf, defocus_min_A=cfg.defocus_min_A, defocus_max_A=cfg.defocus_max_A,
                                   astigmatism_A=cfg.astigmatism_A, voltage_kV=cfg.voltage_kV, cs_mm=cfg.cs_mm,
-                                  amp_contrast=cfg.amp_contrast, bfactor_A2=cfg.bfactor_A2)
+                                  amp_contrast=cfg.amp_contrast, bfactor_A2=cfg.bfactor_A2,
+                                  bfactor_max_A2=cfg.bfactor_max_A2)
     t = t_bin = state = None
-    if bank.n_t > 1:
+    if bank.n_t > 1 and cfg.exact_counts:
+        t_bin = sampling.balanced_bins(n, bank.n_t, r_t)
+        t = t_bin / (bank.n_t - 1)
+    elif bank.n_t > 1:
         t_bin, t = sampling.quantise_t(sampling.sample_t(cfg.dist, n, r_t), bank.n_t)
     if bank.n_states > 1:
         props = cfg.proportions or (1.0,) * bank.n_states
         if len(props) != bank.n_states:
             raise InputError(f"{len(props)} proportions for {bank.n_states} states")
-        state = sampling.sample_states(props, n, r_state)
+        draw = sampling.exact_states if cfg.exact_counts else sampling.sample_states
+        state = draw(props, n, r_state)
     vi = (0 if state is None else state * bank.n_t) + (0 if t_bin is None else t_bin)
     return Particles(rot, shifts, np.broadcast_to(vi, (n,)).astype(np.int64), ctf, t, state)
 
