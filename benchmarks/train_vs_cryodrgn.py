@@ -44,6 +44,7 @@ from common import (
     perimage_cryodrgn,
     perimage_cryoscape,
 )
+from provenance import provenance
 
 #: cryoDRGN's defaults (1024 x 3 encoder and decoder), or the width cryoscape uses by default
 DRGN_ARCH = {"default": [], "cpu": ["--enc-dim", "256", "--dec-dim", "256"]}
@@ -212,6 +213,7 @@ def main() -> None:
           f"per-image FSC over {args.perimage} particles at each tool's last epoch")
     res = report(curves, cost, args.n, metric, drgn_name, perimage)
     res["settings"] = vars(args)
+    res["provenance"] = provenance(cryodrgn=args.cryodrgn)
     (work / "results.json").write_text(json.dumps(res, indent=1, default=float))
     plot(curves, metric, work / "quality_vs_time.png")
     print(f"plot: {work / 'quality_vs_time.png'}; results: {work / 'results.json'}")
