@@ -23,6 +23,7 @@ from cryoscape.cli.common import (
     add_particle_args,
     add_seed_arg,
     add_threads_arg,
+    optics_fill,
     print_warnings,
     setup_torch,
 )
@@ -101,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
 
     device = setup_torch(args.threads, args.device)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, images="require")
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="require")
     print_warnings("backproject", pset)
     if args.first is not None and args.first < pset.n:
         pset = pset.subset(np.arange(args.first))

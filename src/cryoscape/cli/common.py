@@ -20,6 +20,19 @@ def add_particle_args(p: argparse.ArgumentParser, *, positional: bool = True, me
         p.add_argument("--ind", help="index selection (.pkl or .npy of particle indices) to use a subset")
         p.add_argument("-D", "--box", type=int, help="box size of the refinement, where the file lacks it")
     p.add_argument("--apix", type=float, help="pixel size in Å, where the file lacks it or it is wrong")
+    g = p.add_argument_group("optics the file lacks (used only where it has none; the value used is printed)")
+    g.add_argument("--voltage", type=float, metavar="KV", help="acceleration voltage, kV")
+    g.add_argument("--cs", type=float, metavar="MM", help="spherical aberration, mm")
+    g.add_argument("--amp-contrast", type=float, metavar="FRACTION",
+                   help="amplitude contrast, a fraction (0.1 is cryoDRGN's default)")
+
+
+def optics_fill(args: argparse.Namespace):
+    """``--voltage/--cs/--amp-contrast`` as an :class:`~cryoscape.io.optics.OpticsFill` (None if none)."""
+    from cryoscape.io.optics import OpticsFill
+
+    fill = OpticsFill(voltage_kV=args.voltage, cs_mm=args.cs, amp_contrast=args.amp_contrast)
+    return fill if fill.given() else None
 
 
 def add_seed_arg(p: argparse.ArgumentParser) -> None:

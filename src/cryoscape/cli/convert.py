@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, print_warnings
+from cryoscape.cli.common import add_particle_args, optics_fill, print_warnings
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     _check_outputs(args)
     need_box = bool(args.poses_pkl or args.ctf_pkl or args.out)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, images="optional",
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="optional",
                           need_box=need_box)
     print_warnings("convert", pset)
     if args.poses_pkl and pset.rotations is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, print_warnings
+from cryoscape.cli.common import add_particle_args, optics_fill, print_warnings
 
 METADATA_SUFFIXES = (".star", ".cs")
 
@@ -55,7 +55,8 @@ def main(args: argparse.Namespace) -> int:
 
         if _metadata_out(args, kind).absolute() == src.absolute():
             raise InputError(f"output metadata would overwrite the input; choose another -o or --out-{kind[1:]}", src)
-        pset = load_particles(src, datadir=args.datadir, box=None, apix=args.apix)
+        pset = load_particles(src, datadir=args.datadir, box=None, apix=args.apix,
+                              optics=optics_fill(args))
         images = pset.images
         if images is None:  # readers record why (missing stacks, no image column)
             why = "; ".join(pset.extra.get("warnings", [])) or "no particle images referenced"

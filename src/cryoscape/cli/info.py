@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_particle_args
+from cryoscape.cli.common import add_particle_args, optics_fill
 from cryoscape.cli.describe import value_range
 
 FORMATS = {"star": "RELION star", "cs": "cryoSPARC .cs", "mrcs": "MRC stack", "mrc": "MRC stack",
@@ -46,6 +46,12 @@ def _lines(pset) -> list[str]:
         out.append(f"voltage: {', '.join(f'{v:g}' for v in np.unique(c.voltage_kV))} kV; "
                    f"Cs: {', '.join(f'{v:g}' for v in np.unique(c.cs_mm))} mm; "
                    f"amplitude contrast: {', '.join(f'{v:g}' for v in np.unique(c.amp_contrast))}")
+        filled = pset.extra.get("optics_filled") or {}
+        if filled:
+            from cryoscape.io.optics import OPTIONS
+
+            out.append("not in the file, given on the command line: " + ", ".join(
+                f"{OPTIONS[k][1]} {v:g} ({OPTIONS[k][0]})" for k, v in filled.items()))
     else:
         out.append("CTF: no")
     if pset.images is not None:
@@ -117,7 +123,7 @@ def main(args: argparse.Namespace) -> int:
         print("\n".join(describe_volume(path)))
         return 0
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, images="optional",
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="optional",
                           need_box=False)
     print("\n".join(_lines(pset)))
     return 0

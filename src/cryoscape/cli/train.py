@@ -28,6 +28,7 @@ from cryoscape.cli.common import (
     add_particle_args,
     add_seed_arg,
     add_threads_arg,
+    optics_fill,
     print_warnings,
     setup_torch,
 )
@@ -149,7 +150,7 @@ def _train(args: argparse.Namespace, dist) -> int:
 
     setup_torch(args.threads)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, images="require")
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="require")
     if dist.is_main:
         print_warnings("train", pset)
     data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.geometry import cryosparc_pose_to_matrix, matrix_to_cryosparc_pose
 from cryoscape.io.particles import CTFParams, ParticleSet
 from cryoscape.io.star import (
@@ -54,15 +55,23 @@ def _f(arr: np.ndarray, name: str) -> np.ndarray | None:
     return arr[name].astype(np.float64) if name in arr.dtype.names else None
 
 
-def _ctf(arr: np.ndarray) -> CTFParams | None:
+#: CTFParams optics field -> cryoSPARC field
+OPTICS_FIELDS = {"voltage_kV": "ctf/accel_kv", "cs_mm": "ctf/cs_mm", "amp_contrast": "ctf/amp_contrast"}
+
+
+def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None, warnings: list[str],
+         extra: dict) -> CTFParams | None:
+    """CTF per particle; optics fields the file lacks come from ``fill`` (reported)."""
     if "ctf/df1_A" not in arr.dtype.names:
+        unused_fill(fill, warnings)
         return None
+    optics, extra["optics_filled"] = fill_optics({k: _f(arr, f) for k, f in OPTICS_FIELDS.items()},
+                                                 OPTICS_FIELDS, fill, len(arr), path, warnings)
     df2 = _f(arr, "ctf/df2_A")
     ang, phase, bfac = (_f(arr, k) for k in ("ctf/df_angle_rad", "ctf/phase_shift_rad", "ctf/bfactor"))
     return CTFParams.from_columns(
         len(arr), defocus_u_A=_f(arr, "ctf/df1_A"), defocus_v_A=_f(arr, "ctf/df1_A") if df2 is None else df2,
-        defocus_angle_deg=0.0 if ang is None else np.rad2deg(ang), voltage_kV=_f(arr, "ctf/accel_kv"),
-        cs_mm=_f(arr, "ctf/cs_mm"), amp_contrast=_f(arr, "ctf/amp_contrast"),
+        defocus_angle_deg=0.0 if ang is None else np.rad2deg(ang), **optics,
         phase_shift_deg=0.0 if phase is None else np.rad2deg(phase), bfactor_A2=0.0 if bfac is None else bfac)
 
 
@@ -160,15 +169,18 @@ def _metadata(arr: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None, np.nd
 
 
 def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
-            images: str = "optional", box: int | None = None, apix: float | None = None) -> ParticleSet:
+            images: str = "optional", box: int | None = None, apix: float | None = None,
+            optics: OpticsFill | None = None) -> ParticleSet:
     """Read a cryoSPARC particle ``.cs``; ``box`` is the refinement box D, needed only when the
-    file lacks ``alignments3D/psize_A``; ``apix`` overrides ``blob/psize_A``."""
+    file lacks ``alignments3D/psize_A``; ``apix`` overrides ``blob/psize_A``; ``optics`` supplies
+    voltage, Cs and amplitude contrast where the file lacks them (:mod:`.optics`)."""
     check_images_mode(images)
     path = Path(path)
     arr = load_cs(path)
     warnings: list[str] = []
     psize = pick_psize(_f(arr, "blob/psize_A"), apix, len(arr), path, warnings)
-    ctf = _ctf(arr)
+    extra: dict = {}
+    ctf = _ctf(arr, path, optics, warnings, extra)
     src = _images(arr, path, datadir, images, warnings)
     blob_box = int(arr["blob/shape"][0, 0]) if "blob/shape" in arr.dtype.names and len(arr) else 0
     if src is not None and blob_box and src.box != blob_box:
@@ -186,7 +198,7 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
     return ParticleSet(box=img_box or 0, psize_A=psize, images=src, rotations=rot, shifts_A=shifts,
                        ctf=ctf, optics_group=groups, metadata=meta, optics=optics, source=path,
                        source_format="cs", extra={"cs": arr, "warnings": warnings,
-                                                  "cs_alignments": pre})
+                                                  "cs_alignments": pre, **extra})
 
 
 def _source_rows(pset: ParticleSet) -> np.ndarray | None:

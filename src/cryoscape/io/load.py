@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.io.optics import OPTIONS, OpticsFill
 from cryoscape.io.particles import CTFParams, ParticleSet
 
 METADATA_EXTS = (".star", ".cs")
@@ -23,16 +24,20 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
                    poses: str | os.PathLike | None = None, ctf: str | os.PathLike | None = None,
                    ind: str | os.PathLike | np.ndarray | None = None, box: int | None = None,
                    apix: float | None = None, images: str = "optional",
-                   need_box: bool = True) -> ParticleSet:
+                   need_box: bool = True, optics: OpticsFill | None = None) -> ParticleSet:
     """Read ``path`` (.star, .cs, .mrcs/.mrc stack, .txt stack list) and apply the overrides.
 
     ``poses``/``ctf``: cryoDRGN pickles replacing the file's; ``ind``: index file (.pkl/.npy) or
     array selecting particles in that order; ``box``: the box where the file lacks it (and the
-    refinement box D of a .cs without ``alignments3D/psize_A``); ``apix``: pixel size override.
+    refinement box D of a .cs without ``alignments3D/psize_A``); ``apix``: pixel size override;
+    ``optics``: voltage, Cs, amplitude contrast where the file lacks them (used ones are reported
+    in the warnings and in ``pset.extra["optics_filled"]``).
     Warnings (missing stacks, mismatches) are collected in ``pset.extra["warnings"]``.
     """
     path = Path(path)
-    pset = _read(path, datadir, box, apix, images)
+    pset = _read(path, datadir, box, apix, images, optics)
+    if pset.n == 0 and (need_box or images == "require"):
+        raise InputError("no particles: the particle table is empty", path)
     pset = _resolve_box(pset, box, need_box)
     _check_header_psize(pset)
     if ctf is not None:  # first: it may supply the pixel size the shifts are converted with
@@ -45,18 +50,23 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
     return pset
 
 
-def _read(path: Path, datadir, box: int | None, apix: float | None, images: str) -> ParticleSet:
+def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
+          optics: OpticsFill | None) -> ParticleSet:
     ext = path.suffix.lower()
     if ext == ".star":
         from cryoscape.io.star import read_star
 
-        return read_star(path, datadir=datadir, images=images, apix=apix)
+        return read_star(path, datadir=datadir, images=images, apix=apix, optics=optics)
     if ext == ".cs":
         from cryoscape.io.cs import read_cs
 
-        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix)
+        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix, optics=optics)
     if ext in IMAGE_EXTS:
-        return _read_stack(path, apix)
+        pset = _read_stack(path, apix)
+        if optics is not None and optics.given():  # a bare stack's CTF comes whole from --ctf
+            pset.extra["warnings"].extend(f"{o} not used: a bare stack's CTF comes from --ctf" for o in
+                                          (OPTIONS[k][0] for k in optics.given()))
+        return pset
     raise InputError(f"unknown extension {ext or '(none)'!r}; expected one of "
                      f"{', '.join(METADATA_EXTS + IMAGE_EXTS)}", path)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.geometry import euler_to_matrix, matrix_to_euler
 from cryoscape.io.particles import CTFParams, ParticleSet
 
@@ -98,37 +99,55 @@ def _optics_per_particle(parts: pd.DataFrame, optics: pd.DataFrame | None,
     return joined, np.asarray(groups, np.int64)
 
 
-def _psize(rows: pd.DataFrame) -> np.ndarray | None:
+def _psize(rows: pd.DataFrame, path: Path) -> np.ndarray | None:
     """Image pixel size per particle (Å), or None when the file does not say."""
     if "_rlnImagePixelSize" in rows.columns:
-        return rows["_rlnImagePixelSize"].to_numpy(np.float64)
+        return _floats(rows, "_rlnImagePixelSize", path=path)
     if {"_rlnDetectorPixelSize", "_rlnMagnification"} <= set(rows.columns):
-        return (rows["_rlnDetectorPixelSize"].to_numpy(np.float64) * 1e4
-                / rows["_rlnMagnification"].to_numpy(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (_floats(rows, "_rlnDetectorPixelSize", path=path) * 1e4
+                    / _floats(rows, "_rlnMagnification", path=path))
     return None
 
 
-def _floats(rows: pd.DataFrame, col: str, default: float | None = None) -> np.ndarray:
+def _floats(rows: pd.DataFrame, col: str, default: float | None = None,
+            path: Path | None = None) -> np.ndarray:
+    """Column ``col`` as float64 (``default`` where absent); InputError naming the file, the column
+    and the first row (1-based, in the particle table) that is not a number."""
     if col not in rows.columns:
         return np.full(len(rows), np.nan if default is None else default)
     try:
         return rows[col].to_numpy(np.float64)
     except (TypeError, ValueError):
-        raise InputError(f"column {col} is not numeric", None) from None
+        pass
+    import pandas as pd
+
+    bad = pd.to_numeric(rows[col], errors="coerce").isna().to_numpy() & rows[col].notna().to_numpy()
+    i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+    raise InputError(f"column {col} is not numeric: row {i + 1} of the particle table has "
+                     f"{str(rows[col].iloc[i])[:40]!r}", path)
 
 
-def _ctf(rows: pd.DataFrame, path: Path) -> CTFParams | None:
+#: CTFParams optics field -> RELION column
+OPTICS_COLUMNS = {"voltage_kV": "_rlnVoltage", "cs_mm": "_rlnSphericalAberration",
+                  "amp_contrast": "_rlnAmplitudeContrast"}
+
+
+def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None, warnings: list[str],
+         extra: dict) -> CTFParams | None:
+    """CTF per particle; optics columns the file lacks come from ``fill`` (reported)."""
     if "_rlnDefocusU" not in rows.columns:
+        unused_fill(fill, warnings)
         return None
-    require_columns(rows, ["_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContrast"],
-                    path, "the CTF")
-    du = _floats(rows, "_rlnDefocusU")
-    dv = _floats(rows, "_rlnDefocusV") if "_rlnDefocusV" in rows.columns else du
+    optics = {k: (_floats(rows, c, path=path) if c in rows.columns else None) for k, c in OPTICS_COLUMNS.items()}
+    optics, extra["optics_filled"] = fill_optics(optics, OPTICS_COLUMNS, fill, len(rows), path, warnings)
+    du = _floats(rows, "_rlnDefocusU", path=path)
+    dv = _floats(rows, "_rlnDefocusV", path=path) if "_rlnDefocusV" in rows.columns else du
     return CTFParams.from_columns(
-        len(rows), defocus_u_A=du, defocus_v_A=dv, defocus_angle_deg=_floats(rows, "_rlnDefocusAngle", 0.0),
-        voltage_kV=_floats(rows, "_rlnVoltage"), cs_mm=_floats(rows, "_rlnSphericalAberration"),
-        amp_contrast=_floats(rows, "_rlnAmplitudeContrast"),
-        phase_shift_deg=_floats(rows, "_rlnPhaseShift", 0.0), bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0))
+        len(rows), defocus_u_A=du, defocus_v_A=dv,
+        defocus_angle_deg=_floats(rows, "_rlnDefocusAngle", 0.0, path), **optics,
+        phase_shift_deg=_floats(rows, "_rlnPhaseShift", 0.0, path),
+        bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0, path))
 
 
 def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
@@ -137,16 +156,17 @@ def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
     have = [c for c in ANGLES if c in rows.columns]
     rot = None
     if len(have) == 3:
-        rot = euler_to_matrix(np.stack([_floats(rows, c) for c in ANGLES], axis=1))
+        rot = euler_to_matrix(np.stack([_floats(rows, c, path=path) for c in ANGLES], axis=1))
     elif have:
         warnings.append(f"only {', '.join(have)} present (2D alignment?): no 3D poses read")
     if {"_rlnOriginXAngst", "_rlnOriginYAngst"} <= set(rows.columns):
-        return rot, np.stack([_floats(rows, "_rlnOriginXAngst"), _floats(rows, "_rlnOriginYAngst")], 1)
+        return rot, np.stack([_floats(rows, "_rlnOriginXAngst", path=path),
+                              _floats(rows, "_rlnOriginYAngst", path=path)], 1)
     if {"_rlnOriginX", "_rlnOriginY"} <= set(rows.columns):
         if psize_A is None:
             raise InputError("missing columns _rlnDetectorPixelSize, _rlnMagnification needed to "
                              "convert _rlnOriginX/Y (pixels) to Å; pass --apix", path)
-        px = np.stack([_floats(rows, "_rlnOriginX"), _floats(rows, "_rlnOriginY")], 1)
+        px = np.stack([_floats(rows, "_rlnOriginX", path=path), _floats(rows, "_rlnOriginY", path=path)], 1)
         return rot, px * psize_A[:, None]
     return rot, None
 
@@ -174,21 +194,24 @@ def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list
 
 
 def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
-              images: str = "optional", apix: float | None = None) -> ParticleSet:
+              images: str = "optional", apix: float | None = None,
+              optics: OpticsFill | None = None) -> ParticleSet:
     """Read a RELION 3.0-5.x particle star file.
 
     ``images``: "require" (missing stacks raise InputError), "optional" (missing stacks give
     ``images=None`` and a line in ``extra["warnings"]``) or "skip". ``apix`` replaces the file's
     pixel size (and supplies one where the file has none). ``box`` is 0 when neither
     ``_rlnImageSize`` nor the stacks give it (:func:`cryoscape.io.load.load_particles` resolves it).
+    ``optics``: voltage, Cs, amplitude contrast for files that lack them (:mod:`.optics`).
     """
     check_images_mode(images)
     path = Path(path)
-    parts, optics = _split_blocks(_read_blocks(path), path)
-    rows, groups = _optics_per_particle(parts, optics, path)
+    parts, optics_table = _split_blocks(_read_blocks(path), path)
+    rows, groups = _optics_per_particle(parts, optics_table, path)
     warnings: list[str] = []
-    psize = pick_psize(_psize(rows), apix, len(rows), path, warnings)
-    ctf = _ctf(rows, path)
+    psize = pick_psize(_psize(rows, path), apix, len(rows), path, warnings)
+    extra: dict = {}
+    ctf = _ctf(rows, path, optics, warnings, extra)
     rot, shifts = _poses(rows, psize, path, warnings)
     src = _images(rows, path, datadir, images, warnings)
     box = _box(rows, src, path, warnings)
@@ -196,11 +219,11 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
         psize = fallback_psize(src, needed=ctf is not None, path=path, warnings=warnings,
                                hint="_rlnImagePixelSize in data_optics, or _rlnDetectorPixelSize "
                                     "and _rlnMagnification")
-    version = "3.1" if optics is not None else "3.0"
+    version = "3.1" if optics_table is not None else "3.0"
     return ParticleSet(box=box, psize_A=psize, images=src, rotations=rot, shifts_A=shifts, ctf=ctf,
-                       optics_group=groups, metadata=parts, optics=optics, source=path,
+                       optics_group=groups, metadata=parts, optics=optics_table, source=path,
                        source_format="star",
-                       extra={"star_version": version, "warnings": warnings})
+                       extra={"star_version": version, "warnings": warnings, **extra})
 
 
 def pick_psize(file_psize: np.ndarray | None, apix: float | None, n: int, path: Path,
@@ -235,7 +258,7 @@ def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
     """Box from ``_rlnImageSize``, else the stacks; 0 if unknown. Disagreement is a warning."""
     box = 0
     if "_rlnImageSize" in rows.columns and len(rows):
-        sizes = np.unique(rows["_rlnImageSize"].to_numpy())
+        sizes = np.unique(_floats(rows, "_rlnImageSize", path=path))
         if len(sizes) > 1:
             raise InputError(f"optics groups have different _rlnImageSize {sizes.tolist()}; "
                              "cryoscape needs one box size", path)
