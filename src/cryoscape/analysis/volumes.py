@@ -45,6 +45,8 @@ def _read_config(outdir: Path) -> dict:
         cfg = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise InputError(f"not valid YAML: {str(e).splitlines()[0]}", path) from None
+    except UnicodeDecodeError:
+        raise InputError("not a text file (cryoscape train writes config.yaml as YAML text)", path) from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
         raise InputError("lacks the 'model' section written by cryoscape train", path)
     return cfg

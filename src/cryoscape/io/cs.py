@@ -40,6 +40,8 @@ CANONICAL_STAR = set(ANGLES) | set(V30_OPTICS_COLS) | {
 
 def load_cs(path: Path) -> np.ndarray:
     """The structured array in ``path``, or InputError if numpy cannot read it as one."""
+    if path.is_dir():
+        raise InputError("is a folder, not a cryoSPARC .cs file", path)
     if not path.is_file():
         raise InputError("file not found", path)
     try:
@@ -136,7 +138,7 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
     except InputError as e:
         if images == "require":
             raise
-        warnings.append(f"images not read: {e.problem}")
+        warnings.append(f"images not read: {e}")
         return None
 
 

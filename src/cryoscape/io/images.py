@@ -40,6 +40,9 @@ def resolve_image_path(path: str | os.PathLike, base_dir: str | os.PathLike,
     for t in tries:
         if t.is_file():
             return t.absolute()
+    folders = [t for t in tries if t.is_dir()]
+    if folders:
+        raise InputError(f"image stack {folders[0]} is a folder, not a file", origin)
     hint = "check --datadir" if datadir is not None else "use --datadir to point to the folder holding the stacks"
     looked = ", ".join(dict.fromkeys(str(t) for t in tries))
     raise InputError(f"image stack {text} not found (looked for {looked}); {hint}", origin)
@@ -209,6 +212,8 @@ class ImageSource:
 
 def _read_stack_list(path: Path) -> list[Path]:
     """The stacks named in a ``.txt`` list, one per line, relative to the list's folder."""
+    if path.is_dir():
+        raise InputError("is a folder, not a list of stacks", path)
     if not path.is_file():
         raise InputError("file not found", path)
     try:
@@ -223,10 +228,12 @@ def _read_stack_list(path: Path) -> list[Path]:
 
 def _header_or_origin(path: Path, origin: str | os.PathLike | None) -> MrcHeader:
     """read_header, but a missing stack is reported against the star/cs that named it."""
-    if origin is not None and not path.is_file():
+    if origin is not None and path.is_dir():
+        raise InputError(f"image stack {path} is a folder, not a file", origin)
+    if origin is not None and not path.exists():
         raise InputError(f"image stack {path} not found; use --datadir to point to the folder "
                          "holding the stacks", origin)
-    return read_header(path)
+    return read_header(path)  # a stack that is there but unreadable: named itself
 
 
 def _check_boxes(headers: Sequence[MrcHeader], origin: str | os.PathLike | None) -> None:

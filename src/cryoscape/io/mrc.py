@@ -100,6 +100,11 @@ def read_header(path: str | os.PathLike) -> MrcHeader:
         have = max(size - offset, 0) // max(nx * ny * dtype.itemsize, 1)
         raise InputError(f"truncated: the header says {nz} sections of {ny}x{nx} ({need} bytes) but "
                          f"the file has {size} bytes (only {have} complete); copy or regenerate it", path)
+    extra = (size - need) // (nx * ny * dtype.itemsize)
+    if extra > 0:  # a header that undercounts would silently hide images (or misread a volume)
+        raise InputError(f"the header says {nz} sections of {ny}x{nx} but the file holds {nz + extra} "
+                         f"({size - need} bytes more): the header is wrong or the file was appended to; "
+                         "regenerate it", path)
     mx = int(h["mx"])
     psize = float(h["cella"]["x"]) / mx if mx > 0 else 0.0
     axes = (int(h["mapc"]), int(h["mapr"]), int(h["maps"]))

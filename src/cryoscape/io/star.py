@@ -50,13 +50,31 @@ def check_images_mode(images: str) -> None:
 def _read_blocks(path: Path) -> dict:
     import starfile
 
+    if path.is_dir():
+        raise InputError("is a folder, not a STAR file", path)
     if not path.is_file():
         raise InputError("file not found", path)
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as e:  # starfile raises assorted parse errors; the user needs one line
-        raise InputError(f"not a readable STAR file ({type(e).__name__}: {e})", path) from None
-    return {k: _underscored(v) for k, v in blocks.items() if hasattr(v, "columns")}
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise InputError(f"not a readable STAR file ({type(e).__name__}: {first})", path) from None
+    blocks = {k: _underscored(v) for k, v in blocks.items() if hasattr(v, "columns")}
+    _check_unique_columns(blocks, path)
+    return blocks
+
+
+def _check_unique_columns(blocks: dict, path: Path) -> None:
+    """A block that declares a column twice: pandas keeps both, and a lookup of that column would
+    fail later with an error that names nothing."""
+    for name, df in blocks.items():
+        dup = df.columns[df.columns.duplicated()]
+        if len(dup):
+            cols = list(map(str, df.columns))
+            first = cols.index(str(dup[0]))
+            second = cols.index(str(dup[0]), first + 1)
+            raise InputError(f"column {dup[0]} appears twice in data_{name} (columns #{first + 1} and "
+                             f"#{second + 1})", path)
 
 
 def _underscored(df: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +207,7 @@ def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list
     except InputError as e:
         if images == "require":
             raise
-        warnings.append(f"images not read: {e.problem}")
+        warnings.append(f"images not read: {e}")
         return None
 
 
