@@ -90,6 +90,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="write weights and z every K epochs (the last epoch always) (default: 1)")
     g.add_argument("--load", metavar="WEIGHTS", help="start from these weights (a weights.pt of another run)")
     g.add_argument("--overwrite", action="store_true", help="delete a previous run in OUTDIR and start over")
+    g.add_argument("--accept-changed-data", action="store_true",
+                   help="resume even though the particles differ from those the run was trained on "
+                        "(checked by a fingerprint in config.yaml)")
     add_seed_arg(p)
     add_threads_arg(p)
 
@@ -153,12 +156,13 @@ def _train(args: argparse.Namespace, dist) -> int:
                           ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="require")
     if dist.is_main:
         print_warnings("train", pset)
+    fingerprint = dist.on_main(lambda: _check_data(args, pset))
     data = particle_data(pset, use_ctf=not args.no_ctf, lazy=True if args.lazy else None)
 
     dcfg = DataConfig(particles=_abs(args.particles), D=data.D, psize_A=data.psize_A, n_particles=len(data),
                       datadir=_abs(args.datadir), poses=_abs(args.poses), ctf=_abs(args.ctf),
                       ind=_abs(args.ind), box=args.box, apix=args.apix,
-                      uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf)
+                      uninvert_data=args.uninvert_data, use_ctf=not args.no_ctf, fingerprint=fingerprint)
 
     def kept_settings() -> tuple[float, str, float | None, int, float, tuple[float, float]]:
         """A resumed run keeps its learning rate and schedule, beta and warm-up, frequency marching
@@ -196,6 +200,19 @@ def _train(args: argparse.Namespace, dist) -> int:
         print(f"cryoscape train: {args.outdir} already has {res.last_epoch + 1} epochs; "
               "raise -n to train more", file=sys.stderr)
     return 0
+
+
+def _check_data(args: argparse.Namespace, pset) -> dict:
+    """The particles' fingerprint; a run in OUTDIR trained on other data is refused (or, with
+    --accept-changed-data, resumed with a warning)."""
+    from cryoscape.io.fingerprint import data_fingerprint
+    from cryoscape.train.outdir import check_same_data
+
+    fp = data_fingerprint(pset)
+    if not args.overwrite:
+        for d in check_same_data(args.outdir, fp, args.accept_changed_data):
+            print(f"cryoscape train: warning: the data changed since this run began: {d}", file=sys.stderr)
+    return fp
 
 
 def _to_device(data, dev):  # dev: the torch.device training runs on

@@ -59,6 +59,9 @@ class DataConfig:
     apix: float | None = None
     uninvert_data: bool = False
     use_ctf: bool = True
+    #: :func:`cryoscape.io.fingerprint.data_fingerprint` of the particles, checked on resume
+    #: (None in runs written before it existed: they resume unchecked).
+    fingerprint: dict | None = None
 
     @property
     def sign(self) -> float:

@@ -36,6 +36,20 @@ def previous_config(outdir: str | Path) -> tuple[ModelConfig, DataConfig, TrainC
     return load_config(path) if path.is_file() else None
 
 
+def check_same_data(outdir: str | Path, fingerprint: dict, accept: bool = False) -> list[str]:
+    """Refuse to resume the run in ``outdir`` on data that differ from what it was trained on
+    (same paths and count, other content); ``accept``: return the differences instead."""
+    from cryoscape.io.fingerprint import fingerprint_differences
+
+    prev = previous_config(outdir)
+    diffs = [] if prev is None else fingerprint_differences(prev[1].fingerprint, fingerprint)
+    if diffs and not accept:
+        raise InputError("holds a run trained on other data than the particles given now ("
+                         + "; ".join(diffs) + "); pass --accept-changed-data to resume on them anyway, "
+                         "--overwrite to start over, or choose another -o", outdir)
+    return diffs
+
+
 def clear_outputs(outdir: Path) -> None:
     """Delete the files a training run writes (``--overwrite``)."""
     for p in outdir.iterdir():
