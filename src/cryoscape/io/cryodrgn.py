@@ -33,7 +33,10 @@ def save_pickle(obj, path: str | os.PathLike) -> None:
 
 def _array(x, path: Path, what: str) -> np.ndarray:
     try:
-        a = np.asarray(x, dtype=np.float64)
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(a.dtype)  # text, complex, objects, bytes: not what cryoDRGN writes
+        a = a.astype(np.float64)
     except (TypeError, ValueError):
         raise InputError(f"{what} is not a numeric array", path) from None
     if not np.isfinite(a).all():
@@ -87,7 +90,10 @@ def read_index(path: str | os.PathLike) -> np.ndarray:
             raise InputError(f"not a readable .npy file ({type(e).__name__}: {e})", path) from None
     else:
         obj = load_pickle(path)
-    a = np.asarray(obj)
+    try:
+        a = np.asarray(obj)
+    except ValueError:  # ragged nesting
+        raise InputError("expected a 1-D array of integer indices, got a ragged nesting", path) from None
     if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
         raise InputError(f"expected a 1-D array of integer indices, got {a.dtype} {a.shape}", path)
     return a.astype(np.int64)

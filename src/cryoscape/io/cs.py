@@ -50,7 +50,47 @@ def load_cs(path: Path) -> np.ndarray:
         raise InputError(f"not a cryoSPARC .cs file ({type(e).__name__}: {e})", path) from None
     if not isinstance(arr, np.ndarray) or arr.dtype.names is None or arr.ndim != 1:
         raise InputError("not a cryoSPARC .cs file (no named fields)", path)
+    _check_fields(arr, path)
     return arr
+
+
+#: Per-particle shape of the numeric fields cryoscape reads (alignments: any prefix).
+READ_FIELDS = {"ctf/df1_A": (), "ctf/df2_A": (), "ctf/df_angle_rad": (), "ctf/phase_shift_rad": (),
+               "ctf/bfactor": (), "ctf/accel_kv": (), "ctf/cs_mm": (), "ctf/amp_contrast": (),
+               "blob/psize_A": (), "blob/idx": (), "blob/shape": (2,)}
+ALIGNMENT_FIELDS = {"pose": (3,), "shift": (2,), "psize_A": (), "class_posterior": ()}
+
+
+def _expected_shape(name: str) -> tuple | None:
+    """The per-particle shape of a numeric field cryoscape reads (None: a field it does not read)."""
+    if name.startswith("alignments"):
+        return ALIGNMENT_FIELDS.get(name.rsplit("/", 1)[-1])
+    return READ_FIELDS.get(name)
+
+
+def _check_fields(arr: np.ndarray, path: Path) -> None:
+    """Fields cryoscape reads must be numbers of the right shape (text for blob/path), so a
+    damaged or foreign file fails here with its name, not deep inside numpy."""
+    for name in arr.dtype.names:
+        dt = arr.dtype[name]
+        want = _expected_shape(name)
+        if name == "blob/path" and dt.kind != "S":
+            raise InputError(f"field blob/path holds {dt}, expected text", path)
+        if want is None:
+            continue
+        if dt.base.kind not in "biuf" or dt.shape != want:
+            raise InputError(f"field {name} holds {dt.base}{list(dt.shape) or ''}, expected "
+                             f"{'numbers' if not want else f'{want[0]} numbers per particle'}", path)
+    if "blob/path" in arr.dtype.names and "blob/idx" not in arr.dtype.names:
+        raise InputError("field blob/path without blob/idx (the image's index in its stack)", path)
+
+
+def _text(arr: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """A text field decoded; InputError naming the field if it is not UTF-8."""
+    try:
+        return np.char.decode(arr[name].astype(bytes), "utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"field {name} is not UTF-8 text", path) from None
 
 
 def _f(arr: np.ndarray, name: str) -> np.ndarray | None:
@@ -124,7 +164,7 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
         warnings.append("no blob/path field: no particle images")
         return None
     try:
-        paths = np.char.decode(arr["blob/path"].astype(bytes), "utf-8")
+        paths = _text(arr, "blob/path", path)
         files = {}
         for p in dict.fromkeys(paths.tolist()):
             try:
@@ -142,13 +182,13 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
         return None
 
 
-def _metadata(arr: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray | None]:
+def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray | None]:
     """(particle rows: rln/ fields + _rlnImageName, optics table from rln_optics/, groups)."""
     import pandas as pd
 
     def col(name: str):
         v = arr[name]
-        return np.char.decode(v, "utf-8").astype(object) if v.dtype.kind == "S" else v
+        return _text(arr, name, path).astype(object) if v.dtype.kind == "S" else v
 
     meta = pd.DataFrame({n[len(RLN):]: col(n) for n in arr.dtype.names if n.startswith(RLN)})
     if "ctf/phase_shift_rad" in arr.dtype.names and "_rlnPhaseShift" not in meta.columns:
@@ -156,7 +196,7 @@ def _metadata(arr: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None, np.nd
     if "ctf/bfactor" in arr.dtype.names and "_rlnCtfBfactor" not in meta.columns:
         meta["_rlnCtfBfactor"] = arr["ctf/bfactor"].astype(np.float64)
     if "blob/path" in arr.dtype.names and "_rlnImageName" not in meta.columns:
-        paths = np.char.decode(arr["blob/path"].astype(bytes), "utf-8")
+        paths = _text(arr, "blob/path", path)
         meta["_rlnImageName"] = [f"{i + 1:06d}@{p.lstrip('>')}" for i, p in zip(arr["blob/idx"].tolist(), paths.tolist())]
     optics_cols = [n for n in arr.dtype.names if n.startswith(RLN_OPTICS)]
     if "_rlnOpticsGroup" not in meta.columns:
@@ -189,14 +229,14 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
         warnings.append(f"blob/shape says {blob_box} px but the stacks are {src.box} px; using {src.box}")
     img_box = src.box if src is not None else blob_box
     if psize is None:
-        psize = fallback_psize(src, needed=ctf is not None, path=path, warnings=warnings,
+        psize = fallback_psize(src, len(arr), needed=ctf is not None, path=path, warnings=warnings,
                                hint="the field blob/psize_A")
     pre = _alignment_prefix(arr, warnings, path)
     rot = shifts = None
     if pre is not None:
         rot = cryosparc_pose_to_matrix(arr[pre + "pose"].astype(np.float64))
         shifts = _shifts_A(arr, pre, psize, img_box or (box or 0), box, warnings)
-    meta, optics, groups = _metadata(arr)
+    meta, optics, groups = _metadata(arr, path)
     return ParticleSet(box=img_box or 0, psize_A=psize, images=src, rotations=rot, shifts_A=shifts,
                        ctf=ctf, optics_group=groups, metadata=meta, optics=optics, source=path,
                        source_format="cs", extra={"cs": arr, "warnings": warnings,

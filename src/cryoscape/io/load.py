@@ -82,7 +82,7 @@ def _read_stack(path: Path, apix: float | None) -> ParticleSet:
                        apix, len(src), path, warnings)
     psize_from = "apix" if apix is not None else "header"
     if psize is None:
-        psize = fallback_psize(src, needed=False, path=path, warnings=warnings, hint="")
+        psize = fallback_psize(src, len(src), needed=False, path=path, warnings=warnings, hint="")
         psize_from = "assumed"
     return ParticleSet(box=src.box, psize_A=psize, images=src, source=path,
                        source_format=path.suffix.lower().lstrip("."),

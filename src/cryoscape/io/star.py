@@ -234,7 +234,7 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     src = _images(rows, path, datadir, images, warnings)
     box = _box(rows, src, path, warnings)
     if psize is None:
-        psize = fallback_psize(src, needed=ctf is not None, path=path, warnings=warnings,
+        psize = fallback_psize(src, len(rows), needed=ctf is not None, path=path, warnings=warnings,
                                hint="_rlnImagePixelSize in data_optics, or _rlnDetectorPixelSize "
                                     "and _rlnMagnification")
     version = "3.1" if optics_table is not None else "3.0"
@@ -259,9 +259,9 @@ def pick_psize(file_psize: np.ndarray | None, apix: float | None, n: int, path: 
     return np.full(n, float(apix))
 
 
-def fallback_psize(src, *, needed: bool, path: Path, warnings: list[str], hint: str) -> np.ndarray:
-    """Pixel size when the metadata has none: the stack header, else 1 Å (only if not needed)."""
-    n = 0 if src is None else len(src)
+def fallback_psize(src, n: int, *, needed: bool, path: Path, warnings: list[str], hint: str) -> np.ndarray:
+    """Pixel size for ``n`` particles when the metadata has none: the stack header, else 1 Å
+    (only if not needed)."""
     if src is not None and src.header_psize_A:
         warnings.append(f"no pixel size in the metadata; using the stack header's "
                         f"{src.header_psize_A:.4f} Å/px")
