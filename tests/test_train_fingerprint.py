@@ -29,7 +29,13 @@ def _train(star, out, epochs: int, *extra: str) -> int:
 
 
 def test_fingerprint_is_recorded(sim, tmp_path):
-    assert _train(sim, tmp_path / "run", 1) == 0
+    old = os.umask(0o027)
+    try:
+        assert _train(sim, tmp_path / "run", 1) == 0
+    finally:
+        os.umask(old)
+    for p in (tmp_path / "run").iterdir():  # the umask's mode, not mkstemp's 0600
+        assert p.stat().st_mode & 0o777 == 0o640, p.name
     fp = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["fingerprint"]
     assert fp["n_images"] == 40 and fp["stack_bytes"] == (sim.parent / "particles.mrcs").stat().st_size
     assert len(fp["images_sha256"]) == 16 and len(fp["metadata_sha256"]) == 16
