@@ -13,7 +13,10 @@ reported, scale-free quantities
 
     loss = mse + beta * kl / N,   mse = mean_k |Y_k - pred_k|^2,   kl = KL per image (nats)
 
-both averaged over the batch; ``beta = 1`` is the true ELBO, the default (reached after a
+both averaged over the batch. Under frequency marching
+(:attr:`~cryoscape.train.config.TrainConfig.freq_march`) the sum runs over the points of the
+current band only, still divided by ``N``: every point weighs what it weighs in the full loss, and
+the KL keeps its weight against the data; ``beta = 1`` is the true ELBO, the default (reached after a
 warm-up, :attr:`~cryoscape.train.config.TrainConfig.beta_warmup`) ``beta = 4/zdim``
 (:data:`~cryoscape.train.config.BETA_ZDIM`) weakens the prior. The trainer sets :attr:`beta` per
 step. For ``zdim = 0`` the loss is the mse alone.
@@ -96,7 +99,9 @@ class ReconObjective:
         if ctf is not None:
             pred = pred * compute_ctf(self.freqs_A[:n], ctf)
         sq = (pred - data).abs().square()
-        mse = sq.mean() if part is None else _share(sq, part) / sq.shape[1]
+        # per point of the whole image, as if the points outside the band fitted exactly: every
+        # point weighs what it weighs in the full loss, at any band
+        mse = (sq.sum(1).mean() if part is None else _share(sq, part)) / n_all
         # the KL is weighed per point of the whole image, whatever the band: beta keeps its meaning
         loss = mse + (self.beta / n_all) * kl if z is not None else mse
         return LossTerms(loss, mse, kl)

@@ -1,0 +1,88 @@
+"""Images per second of one cryoscape training step, per box, batch, number format and host allocator.
+
+Each setting runs in a fresh process (the allocator setting is process-wide and cannot be undone):
+the default model (zdim 8, encoder and decoder 256 x 3) takes Adam steps on random images with
+random poses and a CTF, after warm-up steps; ``--threads`` torch threads. This isolates the
+step's arithmetic from reading particles, so it is the per-image work that the training figures
+divide into wall time. Writes a JSON with the command, commit, versions and machine.
+
+Usage:
+    python benchmarks/step_throughput.py -D 64 128 --batch 8 32 --threads 1 -o results/cpu/step_throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402
+
+_STEP = """
+import json, sys, time
+import numpy as np, torch
+from cryoscape.data.preprocess import Preprocessor
+from cryoscape.device import tune_cpu_allocator
+from cryoscape.geometry import random_rotations
+from cryoscape.model.config import ModelConfig
+from cryoscape.model.vae import ReconModel
+from cryoscape.train.objective import LossModule, ReconObjective
+D, B, fmt, tuned, threads, images = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]), int(sys.argv[6])
+torch.set_num_threads(threads)
+took = tune_cpu_allocator() if tuned else False
+torch.manual_seed(0)
+model = ReconModel(ModelConfig(D=D, zdim=8))
+objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5)
+step_module = LossModule(model, objective)
+opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+rot = torch.as_tensor(random_rotations(B, np.random.default_rng(0))).float()
+img, shift = torch.randn(B, D, D), torch.randn(B, 2)
+ctf = torch.tensor([[D, 3.0, 15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1]]).repeat(B, 1)
+ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fmt == "bf16")
+def step():
+    with ctx:
+        loss, _, _ = step_module(img, rot, shift, ctf)
+    opt.zero_grad(); loss.backward(); opt.step()
+for _ in range(3):
+    step()
+n = max(3, images // B)
+t = time.perf_counter()
+for _ in range(n):
+    step()
+print(json.dumps({"images_per_s": n * B / (time.perf_counter() - t), "allocator_tuned": took}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-D", type=int, nargs="+", default=[64, 128])
+    ap.add_argument("--batch", type=int, nargs="+", default=[8, 32])
+    ap.add_argument("--formats", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--images", type=int, default=256, help="images timed per setting (after 3 warm-up steps)")
+    ap.add_argument("-o", "--out", required=True, help="results JSON")
+    args = ap.parse_args()
+    rows = []
+    print("| D | batch | format | allocator | img/s |\n|---|---|---|---|---|")
+    for D in args.D:
+        for B in args.batch:
+            for fmt in args.formats:
+                for tuned in (False, True):
+                    out = subprocess.run([sys.executable, "-c", _STEP, str(D), str(B), fmt, str(int(tuned)),
+                                          str(args.threads), str(args.images)],
+                                         capture_output=True, text=True, check=True).stdout
+                    r = {"D": D, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
+                    rows.append(r)
+                    print(f"| {D} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
+                          f"{r['images_per_s']:.1f} |", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows},
+                                         indent=1))
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
