@@ -1,0 +1,276 @@
+"""CryoBench-protocol benchmark: cryoscape and cryoDRGN on the same data, one scorer, one machine.
+
+CryoBench (Jeon et al., NeurIPS 2024) fixes the regime users care about: SNR 0.01, 128 px, a
+1D motion sampled as 100 conformations x 1,000 images (IgG-1D) and a compositional set with many
+states of ~10x different abundance (Ribosembly), CTFs with a real dataset's defocus spread and
+astigmatism, scored by per-image / per-conformation FSC AUC and latent |Spearman| / ARI. This
+script makes such datasets from the demo molecule and runs both tools on them:
+
+  make        cryoscape simulate at --render-D, then Fourier-crop (cryoscape downsample) to each -D;
+              cryoDRGN pickles by cryoscape convert
+  run         train each tool, measure wall time and peak RSS, score every epoch's latents and the
+              final maps (benchmarks/cryobench_score.py), write a results JSON with provenance
+  throughput  one short training of each tool per box size: images/s and peak memory
+
+See benchmarks/README.md, section "CryoBench protocol", for the full commands and the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import measure  # noqa: E402
+from provenance import provenance  # noqa: E402
+
+CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
+RESULTS = HERE / "results" / "cryobench"
+#: Box width in Å for every -D: the demo molecule (110-120 Å) spans ~60% of it, as CryoBench's
+#: molecules do of their 384 Å boxes; so 3 Å/px at 64 px and 1.5 Å/px at 128 px.
+BOX_A = 192.0
+#: cryoDRGN settings: its defaults (1024 x 3, batch 8) and the CPU-best (256 x 3, batch 8)
+DRGN = {"cryodrgn-default": [], "cryodrgn-cpu": ["--enc-dim", "256", "--dec-dim", "256", "-b", "8"]}
+#: Compositional states: (hinge t, extra domain present); 8 states as in a small Ribosembly
+STATES = [(0.0, True), (1 / 3, True), (2 / 3, True), (1.0, True),
+          (0.0, False), (1 / 3, False), (2 / 3, False), (1.0, False)]
+#: Relative abundances spanning 10x (geometric), in an order unrelated to the states' geometry
+ABUNDANCE = [10.0, 1.0, 5.18, 1.93, 7.2, 1.39, 3.73, 2.68]
+
+
+def _run(cmd: list[str]) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def write_states(outdir: Path, D: int, psize_A: float) -> list[Path]:
+    """The compositional states as maps rendered from the demo molecule (written once)."""
+    from cryoscape.io.mrc import write_volume
+    from cryoscape.sim.molecule import demo_volume
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (t, extra) in enumerate(STATES):
+        p = outdir / f"state_{k}.mrc"
+        if not p.exists():
+            write_volume(p, demo_volume(t, extra, D, psize_A), psize_A)
+        paths.append(p)
+    return paths
+
+
+def make(args: argparse.Namespace) -> None:
+    out = Path(args.outdir)
+    render = args.render_D or 2 * max(args.D)
+    if render % 2 or any(d > render for d in args.D):
+        sys.exit(f"--render-D {render} must be even and at least every -D {args.D}")
+    psize = BOX_A / render
+    sim = out / "sim"
+    common = ["-n", str(args.n), "--snr", str(args.snr), "--defocus-min", "10000", "--defocus-max", "30000",
+              "--astigmatism", str(args.astigmatism), "--bfactor", str(args.bfactor[0]),
+              "--bfactor-max", str(args.bfactor[1]), "--hide-bfactor", "--exact-counts",
+              "--seed", str(args.seed), "--threads", str(args.threads), "-o", str(sim)]
+    if args.kind == "continuous":
+        cmd = [*CRYOSCAPE, "simulate", "--demo", "--kind", "continuous", "--t-bins", str(args.t_bins), "-D", str(render),
+               "--apix", f"{psize:.6g}", *common]
+    else:
+        maps = write_states(out / "states", render, psize)
+        cmd = [*CRYOSCAPE, "simulate", *map(str, maps), "--kind", "compositional", "--apix", f"{psize:.6g}",
+               "--proportions", *map(str, ABUNDANCE), *common]
+    if not (sim / "simulation.json").exists():
+        _run(cmd)
+    for D in args.D:
+        d = out / f"D{D}"
+        d.mkdir(exist_ok=True)
+        if not (d / "particles.star").exists():
+            if D == render:  # the simulated files themselves (their star names the stack relatively)
+                for name in ("particles.mrcs", "particles.star"):
+                    (d / name).symlink_to(Path("..") / "sim" / name)
+            else:
+                _run([*CRYOSCAPE, "downsample", str(sim / "particles.star"), "-D", str(D),
+                      "-o", str(d / "particles.mrcs")])
+        if not (d / "ctf.pkl").exists():
+            _run([*CRYOSCAPE, "convert", str(d / "particles.star"), "--poses-pkl", str(d / "poses.pkl"),
+                  "--ctf-pkl", str(d / "ctf.pkl")])
+    rec = {"kind": args.kind, "n": args.n, "render_D": render, "render_psize_A": psize, "D": args.D,
+           "snr_at_render_D": args.snr, "box_A": BOX_A, "simulate_command": cmd,
+           "states": STATES if args.kind == "compositional" else None,
+           "abundance": ABUNDANCE if args.kind == "compositional" else None,
+           "provenance": provenance()}
+    (out / "cryobench_data.json").write_text(json.dumps(rec, indent=1) + "\n")
+    print(f"dataset in {out}: sim/ (truth at {render} px), " + ", ".join(f"D{D}/" for D in args.D))
+
+
+def _data(datadir: Path, D: int | None) -> tuple[Path, Path, int, float]:
+    """``(simulation folder, particle folder, D, Å/px)`` of a ``make`` output."""
+    rec = json.loads((datadir / "cryobench_data.json").read_text())
+    D = D or min(rec["D"])
+    return datadir / "sim", datadir / f"D{D}", D, rec["box_A"] / D
+
+
+def _env(threads: int) -> None:
+    """Both tools get the same thread count (cryoDRGN through the OpenMP/MKL variables)."""
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[k] = str(threads)
+
+
+def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Namespace):
+    """Train one tool on ``part`` into ``run``; returns :class:`common.Measured`."""
+    if tool == "cryoscape":
+        cmd = [*CRYOSCAPE, "train", str(part / "particles.star"), "-o", str(run), "--overwrite",
+               "--zdim", str(args.zdim), "-n", str(epochs), "--device", args.device,
+               "--threads", str(args.threads), *args.cryoscape_args]
+    else:
+        cmd = [args.cryodrgn, "train_vae", str(part / "particles.mrcs"), "--poses", str(part / "poses.pkl"),
+               "--ctf", str(part / "ctf.pkl"), "--zdim", str(args.zdim), "-n", str(epochs), "-o", str(run),
+               "--no-analysis", *DRGN[tool]]
+    print("+", " ".join(cmd), flush=True)
+    return measure(cmd, run.parent / f"{run.name}.log", args.time_limit), cmd
+
+
+def run(args: argparse.Namespace) -> None:
+    import cryobench_score as score
+    from cryoscape.device import resolve_device
+
+    _env(args.threads)
+    data = Path(args.data)
+    sim, part, D, psize = _data(data, args.D)
+    gt = dict(np.load(sim / "ground_truth.npz"))
+    metric = "spearman_pc1" if "t" in gt else "ari_kmeans"
+    work = Path(args.workdir or data / f"runs_D{D}")
+    work.mkdir(parents=True, exist_ok=True)
+    per_volume = args.per_volume or (1 if metric == "spearman_pc1" else 16)
+    tools = {}
+    for tool in args.tools:
+        rundir = work / tool
+        m, cmd = train_tool(tool, part, rundir, args.epochs, args)
+        if tool == "cryoscape":
+            curve = score.curve_cryoscape(rundir, gt)
+            maps = score.maps_cryoscape(rundir, sim, per_volume, psize, str(resolve_device(args.device)))
+        else:
+            curve = score.curve_cryodrgn(rundir, gt)
+            maps = score.maps_cryodrgn(args.cryodrgn, rundir, sim, per_volume, psize)
+        epoch_s = np.diff([0.0] + [t for t, _ in curve])
+        tools[tool] = {"command": cmd, "wall_s": m.wall_s, "rss_gb": m.rss_gb, "gpu_gb": m.gpu_gb,
+                       "timed_out": m.timed_out, "epochs": len(curve), "train_s": curve[-1][0] if curve else None,
+                       "median_epoch_s": float(np.median(epoch_s)) if curve else None,
+                       "images_per_s": len(gt["volume_index"]) / float(np.median(epoch_s)) if curve else None,
+                       "final": curve[-1][1] if curve else {}, "maps": maps, "curve": curve}
+        print(f"{tool}: {len(curve)} epochs, {m.wall_s:.0f} s, {m.rss_gb:.2f} GB; {metric} "
+              f"{tools[tool]['final'].get(metric, float('nan')):.3f}; per-image AUC {maps['perimage_auc']:.4f}, "
+              f"per-conformation {maps['perconf_auc']:.4f}", flush=True)
+    reach = {}
+    if "cryoscape" in tools:
+        for drgn in (t for t in tools if t.startswith("cryodrgn") and tools[t]["curve"]):
+            target = tools[drgn]["final"][metric]
+            reach[drgn] = {"target": target, "cryodrgn_s": tools[drgn]["train_s"],
+                           "cryoscape_s": score.time_to_reach(tools["cryoscape"]["curve"], metric, target)}
+    data_rec = json.loads((data / "cryobench_data.json").read_text())
+    res = {"label": args.label, "kind": data_rec["kind"], "n": data_rec["n"], "D": D, "psize_A": psize,
+           "render_D": data_rec["render_D"], "snr_at_render_D": data_rec["snr_at_render_D"],
+           "zdim": args.zdim, "epochs": args.epochs, "threads": args.threads, "metric": metric,
+           "per_volume": per_volume, "tools": tools, "time_to_cryodrgn_final": reach,
+           "data": data_rec, "provenance": provenance(cryodrgn=args.cryodrgn)}
+    out = Path(args.out or RESULTS / f"{args.label}_{data_rec['kind']}_n{data_rec['n']}_D{D}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    print(f"results: {out}")
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Make (or reuse) one dataset with every box, then a short training of each tool per box."""
+    _env(args.threads)
+    data = Path(args.data)
+    if not (data / "cryobench_data.json").exists():
+        make(argparse.Namespace(kind="continuous", n=args.n, D=args.D, render_D=max(args.D), outdir=str(data),
+                                snr=0.01, astigmatism=1000.0, bfactor=[0.0, 100.0], seed=0, threads=args.threads,
+                                t_bins=4))  # speed does not depend on the conformations; fewer maps to render
+    rows = []
+    for D in args.D:
+        sim, part, D, _ = _data(data, D)
+        for tool in args.tools:
+            rundir = data / f"throughput_D{D}" / tool
+            rundir.parent.mkdir(exist_ok=True)
+            t0 = time.time()
+            m, cmd = train_tool(tool, part, rundir, 1, args)
+            rows.append({"tool": tool, "D": D, "n": args.n, "wall_s": m.wall_s, "rss_gb": m.rss_gb,
+                         "gpu_gb": m.gpu_gb, "timed_out": m.timed_out, "images_per_s": _epoch_rate(tool, rundir, args.n),
+                         "command": cmd, "started": t0})
+            print(f"D {D} {tool}: {rows[-1]['images_per_s']} img/s, {m.rss_gb:.2f} GB", flush=True)
+    res = {"label": args.label, "rows": rows, "threads": args.threads,
+           "provenance": provenance(cryodrgn=args.cryodrgn)}
+    out = Path(args.out or RESULTS / f"{args.label}_throughput_n{args.n}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    print(f"results: {out}")
+
+
+def _epoch_rate(tool: str, rundir: Path, n: int) -> float | None:
+    """Images per second of the first epoch from the tool's own log (None if it did not finish)."""
+    import re
+
+    if tool == "cryoscape":
+        import csv
+
+        with open(rundir / "log.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return n / float(rows[0]["seconds"]) if rows else None
+    times = re.findall(r"Epoch: \d+ .*?Finished in (\d+):(\d+):([\d.]+)", (rundir / "run.log").read_text())
+    return n / (int(times[0][0]) * 3600 + int(times[0][1]) * 60 + float(times[0][2])) if times else None
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tools", type=lambda s: s.split(","), default=["cryoscape", "cryodrgn-cpu", "cryodrgn-default"],
+                   help="comma-separated: cryoscape, cryodrgn-cpu, cryodrgn-default")
+    p.add_argument("--cryodrgn", default="/work/venv-cryodrgn/bin/cryodrgn", help="cryodrgn executable")
+    p.add_argument("--zdim", type=int, default=8)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for each tool")
+    p.add_argument("--device", default="auto", help="cryoscape --device (cryoDRGN takes CUDA when present)")
+    p.add_argument("--time-limit", type=float, default=0.0, help="stop each tool after this many s (0: none)")
+    p.add_argument("--cryoscape-args", nargs=argparse.REMAINDER, default=[],
+                   help="extra cryoscape train options (last on the line)")
+    p.add_argument("--label", default="run", help="results file name prefix (e.g. smoke, full)")
+    p.add_argument("--out", help="results JSON (default: benchmarks/results/cryobench/LABEL_...json)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("make", help="simulate and downsample a CryoBench-protocol dataset")
+    p.add_argument("--kind", choices=("continuous", "compositional"), required=True)
+    p.add_argument("-n", type=int, required=True, help="particles (continuous: a multiple of 100)")
+    p.add_argument("-D", type=int, nargs="+", default=[128], help="box(es) to train at (default 128)")
+    p.add_argument("--render-D", type=int, help="box to simulate at (default: 2 x the largest -D)")
+    p.add_argument("--snr", type=float, default=0.01, help="at the render box (default: CryoBench's 0.01)")
+    p.add_argument("--astigmatism", type=float, default=1000.0, help="max |dfu - dfv| in Å")
+    p.add_argument("--bfactor", type=float, nargs=2, default=[0.0, 100.0], metavar=("MIN", "MAX"),
+                   help="per-particle envelope B-factor range in Å^2, hidden from the tools")
+    p.add_argument("--t-bins", type=int, default=100, help="continuous: conformations (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("-o", "--outdir", required=True)
+    p = sub.add_parser("run", help="train every tool on a made dataset and score them")
+    p.add_argument("--data", required=True, help="folder written by make")
+    p.add_argument("-D", type=int, help="which box of the dataset (default: the smallest)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--per-volume", type=int, help="maps per conformation (default 1 continuous, 16 states)")
+    p.add_argument("--workdir", help="run folders (default DATA/runs_D<D>)")
+    _train_args(p)
+    p = sub.add_parser("throughput", help="one epoch of each tool per box size: images/s, peak memory")
+    p.add_argument("--data", required=True, help="dataset folder (made here if absent)")
+    p.add_argument("--D", "-D", type=int, nargs="+", default=[128, 256])
+    p.add_argument("-n", type=int, default=2000)
+    _train_args(p)
+    args = ap.parse_args()
+    {"make": make, "run": run, "throughput": throughput}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
