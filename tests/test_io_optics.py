@@ -113,3 +113,11 @@ def test_relion30_export_trains_after_one_flag(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning: amplitude contrast 0.1 from --amp-contrast: the file has no _rlnAmplitudeContrast" in err
     assert (out / "weights.0.pt").is_file()
+
+
+def test_no_ctf_needs_no_optics(sim):
+    """--no-ctf: the CTF is not read, so a file's missing optics do not matter."""
+    pset = load_particles(sim[1], use_ctf=False)
+    assert pset.ctf is None and pset.rotations is not None
+    with pytest.raises(InputError, match="--ctf and --no-ctf contradict"):
+        load_particles(sim[1], use_ctf=False, ctf=sim[1])

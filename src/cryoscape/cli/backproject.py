@@ -102,7 +102,8 @@ def main(args: argparse.Namespace) -> int:
 
     device = setup_torch(args.threads, args.device)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="require")
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args),
+                          use_ctf=not args.no_ctf, images="require")
     print_warnings("backproject", pset)
     if args.first is not None and args.first < pset.n:
         pset = pset.subset(np.arange(args.first))

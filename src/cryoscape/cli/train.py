@@ -153,7 +153,8 @@ def _train(args: argparse.Namespace, dist) -> int:
 
     setup_torch(args.threads)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="require")
+                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args),
+                          use_ctf=not args.no_ctf, images="require")
     if dist.is_main:
         print_warnings("train", pset)
     fingerprint = dist.on_main(lambda: _check_data(args, pset))

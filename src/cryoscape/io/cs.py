@@ -212,17 +212,18 @@ def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame |
 
 def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
             images: str = "optional", box: int | None = None, apix: float | None = None,
-            optics: OpticsFill | None = None) -> ParticleSet:
+            optics: OpticsFill | None = None, use_ctf: bool = True) -> ParticleSet:
     """Read a cryoSPARC particle ``.cs``; ``box`` is the refinement box D, needed only when the
     file lacks ``alignments3D/psize_A``; ``apix`` overrides ``blob/psize_A``; ``optics`` supplies
-    voltage, Cs and amplitude contrast where the file lacks them (:mod:`.optics`)."""
+    voltage, Cs and amplitude contrast where the file lacks them (:mod:`.optics`); ``use_ctf=False``
+    leaves the CTF unread."""
     check_images_mode(images)
     path = Path(path)
     arr = load_cs(path)
     warnings: list[str] = []
     psize = pick_psize(_f(arr, "blob/psize_A"), apix, len(arr), path, warnings)
     extra: dict = {}
-    ctf = _ctf(arr, path, optics, warnings, extra)
+    ctf = _ctf(arr, path, optics, warnings, extra) if use_ctf else None
     src = _images(arr, path, datadir, images, warnings)
     blob_box = int(arr["blob/shape"][0, 0]) if "blob/shape" in arr.dtype.names and len(arr) else 0
     if src is not None and blob_box and src.box != blob_box:

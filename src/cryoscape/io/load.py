@@ -24,18 +24,22 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
                    poses: str | os.PathLike | None = None, ctf: str | os.PathLike | None = None,
                    ind: str | os.PathLike | np.ndarray | None = None, box: int | None = None,
                    apix: float | None = None, images: str = "optional",
-                   need_box: bool = True, optics: OpticsFill | None = None) -> ParticleSet:
+                   need_box: bool = True, optics: OpticsFill | None = None,
+                   use_ctf: bool = True) -> ParticleSet:
     """Read ``path`` (.star, .cs, .mrcs/.mrc stack, .txt stack list) and apply the overrides.
 
     ``poses``/``ctf``: cryoDRGN pickles replacing the file's; ``ind``: index file (.pkl/.npy) or
     array selecting particles in that order; ``box``: the box where the file lacks it (and the
     refinement box D of a .cs without ``alignments3D/psize_A``); ``apix``: pixel size override;
     ``optics``: voltage, Cs, amplitude contrast where the file lacks them (used ones are reported
-    in the warnings and in ``pset.extra["optics_filled"]``).
+    in the warnings and in ``pset.extra["optics_filled"]``); ``use_ctf=False`` (``--no-ctf``): the
+    file's CTF is not read (nor needed), and ``ctf`` must be None.
     Warnings (missing stacks, mismatches) are collected in ``pset.extra["warnings"]``.
     """
     path = Path(path)
-    pset = _read(path, datadir, box, apix, images, optics)
+    if not use_ctf and ctf is not None:
+        raise InputError("--ctf and --no-ctf contradict each other: give one")
+    pset = _read(path, datadir, box, apix, images, optics, use_ctf)
     if pset.n == 0 and (need_box or images == "require"):
         raise InputError("no particles: the particle table is empty", path)
     pset = _resolve_box(pset, box, need_box)
@@ -51,16 +55,17 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
 
 
 def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
-          optics: OpticsFill | None) -> ParticleSet:
+          optics: OpticsFill | None, use_ctf: bool) -> ParticleSet:
     ext = path.suffix.lower()
     if ext == ".star":
         from cryoscape.io.star import read_star
 
-        return read_star(path, datadir=datadir, images=images, apix=apix, optics=optics)
+        return read_star(path, datadir=datadir, images=images, apix=apix, optics=optics, use_ctf=use_ctf)
     if ext == ".cs":
         from cryoscape.io.cs import read_cs
 
-        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix, optics=optics)
+        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix, optics=optics,
+                       use_ctf=use_ctf)
     if ext in IMAGE_EXTS:
         pset = _read_stack(path, apix)
         if optics is not None and optics.given():  # a bare stack's CTF comes whole from --ctf

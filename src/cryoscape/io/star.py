@@ -213,14 +213,15 @@ def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list
 
 def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
               images: str = "optional", apix: float | None = None,
-              optics: OpticsFill | None = None) -> ParticleSet:
+              optics: OpticsFill | None = None, use_ctf: bool = True) -> ParticleSet:
     """Read a RELION 3.0-5.x particle star file.
 
     ``images``: "require" (missing stacks raise InputError), "optional" (missing stacks give
     ``images=None`` and a line in ``extra["warnings"]``) or "skip". ``apix`` replaces the file's
     pixel size (and supplies one where the file has none). ``box`` is 0 when neither
     ``_rlnImageSize`` nor the stacks give it (:func:`cryoscape.io.load.load_particles` resolves it).
-    ``optics``: voltage, Cs, amplitude contrast for files that lack them (:mod:`.optics`).
+    ``optics``: voltage, Cs, amplitude contrast for files that lack them (:mod:`.optics`);
+    ``use_ctf=False`` (``--no-ctf``) leaves the CTF unread, so missing optics do not matter.
     """
     check_images_mode(images)
     path = Path(path)
@@ -229,7 +230,7 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     warnings: list[str] = []
     psize = pick_psize(_psize(rows, path), apix, len(rows), path, warnings)
     extra: dict = {}
-    ctf = _ctf(rows, path, optics, warnings, extra)
+    ctf = _ctf(rows, path, optics, warnings, extra) if use_ctf else None
     rot, shifts = _poses(rows, psize, path, warnings)
     src = _images(rows, path, datadir, images, warnings)
     box = _box(rows, src, path, warnings)
