@@ -113,6 +113,13 @@ def test_relion30_export_trains_after_one_flag(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "warning: amplitude contrast 0.1 from --amp-contrast: the file has no _rlnAmplitudeContrast" in err
     assert (out / "weights.0.pt").is_file()
+    import yaml
+
+    fp = yaml.safe_load((out / "config.yaml").read_text())["data"]["fingerprint"]
+    assert fp["optics_filled"] == {"amp_contrast": 0.1}  # the run records the value it used
+    assert cli([*args, "-n", "2", "--amp-contrast", "0.07"]) == 2  # resuming with another value
+    err = capsys.readouterr().err
+    assert "optics given on the command line: {'amp_contrast': 0.1} -> {'amp_contrast': 0.07}" in err
 
 
 def test_no_ctf_needs_no_optics(sim):
