@@ -146,3 +146,18 @@ def test_dashboard_locks_its_folder(tmp_path, capsys):
     with _lock(tmp_path / "file" / "dashboard"):  # cannot be created: a warning, no lock
         pass
     assert "selections and maps cannot be saved" in capsys.readouterr().err
+
+
+def test_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from cryoscape.io import runlock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(runlock.fcntl, "flock", no_locks)
+    with run_lock(tmp_path, "train"):
+        pass
+    err = capsys.readouterr().err
+    assert f"cryoscape train: warning: {tmp_path}: this file system does not support locks" in err

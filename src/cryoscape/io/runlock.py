@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,10 @@ def _open_locked(folder: Path, command: str) -> int:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise FolderBusy(f"is in use by {who or 'another cryoscape command'}; wait for it to "
                                  "finish or choose another output folder", folder) from None
-            return -1  # no locking on this file system (ENOLCK...): run unlocked, as before
+            print(f"cryoscape {command}: warning: {folder}: this file system does not support locks "
+                  f"({e.strerror}); nothing stops another command from writing here at the same time",
+                  file=sys.stderr)
+            return -1  # run unlocked, as before locks existed
         # the previous holder may have removed the file between our open and our lock
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
