@@ -44,8 +44,8 @@ def run_particles(run_dir: str | Path) -> RunParticles:
         return RunParticles(None, {}, None, None)
     try:
         data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
-    except (yaml.YAMLError, AttributeError) as e:
-        raise InputError(f"not a cryoscape training config: {e}", path) from None
+    except (yaml.YAMLError, AttributeError, UnicodeDecodeError) as e:  # not YAML, not a mapping, not text
+        raise InputError(f"not a cryoscape training config: {str(e).splitlines()[0]}", path) from None
     run_ind = None if not data.get("ind") else read_index(data["ind"])
     kwargs = {k: data.get(k) for k in ("datadir", "poses", "ctf", "box", "apix")}
     part = data.get("particles")
