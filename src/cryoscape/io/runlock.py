@@ -45,8 +45,11 @@ def _holder(fd: int) -> str:
 def _record(fd: int, command: str) -> None:
     text = (f"command=cryoscape {command}\npid={os.getpid()}\nhost={socket.gethostname()}\n"
             f"started={time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text.encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError:  # a full disk: the lock holds all the same, only the holder's record is lost
+        pass
 
 
 def _open_locked(folder: Path, command: str) -> int:
