@@ -16,17 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cryoscape.errors import InputError
-from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.geometry import cryosparc_pose_to_matrix, matrix_to_cryosparc_pose
+from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.io.particles import CTFParams, ParticleSet
-from cryoscape.io.star import (
-    ANGLES,
-    V30_OPTICS_COLS,
-    check_images_mode,
-    fallback_psize,
-    image_names,
-    pick_psize,
-)
+from cryoscape.io.psize import fallback_psize, pick_psize
+from cryoscape.io.star import ANGLES, V30_OPTICS_COLS, check_images_mode, image_names
 
 if TYPE_CHECKING:
     import pandas as pd

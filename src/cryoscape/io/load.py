@@ -79,7 +79,7 @@ def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
 def _read_stack(path: Path, apix: float | None) -> ParticleSet:
     """Images only: pixel size from --apix, else the header, else 1 Å with a warning."""
     from cryoscape.io.images import ImageSource
-    from cryoscape.io.star import fallback_psize, pick_psize
+    from cryoscape.io.psize import fallback_psize, pick_psize
 
     src = ImageSource.from_file(path)
     warnings: list[str] = []

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cryoscape.errors import InputError
-from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.geometry import euler_to_matrix, matrix_to_euler
+from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
 from cryoscape.io.particles import CTFParams, ParticleSet
+from cryoscape.io.psize import fallback_psize, pick_psize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -243,34 +244,6 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
                        optics_group=groups, metadata=parts, optics=optics_table, source=path,
                        source_format="star",
                        extra={"star_version": version, "warnings": warnings, **extra})
-
-
-def pick_psize(file_psize: np.ndarray | None, apix: float | None, n: int, path: Path,
-               warnings: list[str]) -> np.ndarray | None:
-    """``apix`` if given (warning when it disagrees with the file by > 1 %), else the file's."""
-    if apix is None:
-        return file_psize
-    if apix <= 0:
-        raise InputError(f"--apix must be positive, got {apix}", path)
-    if file_psize is not None and len(file_psize):
-        worst = float(np.max(np.abs(file_psize / apix - 1)))
-        if worst > 0.01:
-            warnings.append(f"--apix {apix} differs from the file's pixel size "
-                            f"{float(np.median(file_psize)):.4f} Å by {100 * worst:.1f}%; using --apix")
-    return np.full(n, float(apix))
-
-
-def fallback_psize(src, n: int, *, needed: bool, path: Path, warnings: list[str], hint: str) -> np.ndarray:
-    """Pixel size for ``n`` particles when the metadata has none: the stack header, else 1 Å
-    (only if not needed)."""
-    if src is not None and src.header_psize_A:
-        warnings.append(f"no pixel size in the metadata; using the stack header's "
-                        f"{src.header_psize_A:.4f} Å/px")
-        return np.full(n, src.header_psize_A)
-    if needed:
-        raise InputError(f"no pixel size: the CTF needs {hint}; pass --apix", path)
-    warnings.append("no pixel size in the file; assuming 1 Å/px (pass --apix)")
-    return np.ones(n)
 
 
 def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
