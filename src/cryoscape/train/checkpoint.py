@@ -76,11 +76,6 @@ def point_latest(outdir: str | os.PathLike, epoch: int) -> None:
     atomic_link(outdir / f"weights.{epoch}.pt", outdir / "weights.pt")
 
 
-def save_checkpoint(outdir: str | os.PathLike, epoch: int, state: dict) -> Path:
-    """Write ``weights.<epoch>.pt`` then point ``weights.pt`` at it (no latents)."""
-    return save_epoch(outdir, epoch, state, None)
-
-
 def save_latents(path: str | os.PathLike, z: np.ndarray) -> None:
     """``z: (N, zdim)`` float32 as ``.npy``, atomically."""
     buf = io.BytesIO()
