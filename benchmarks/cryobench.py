@@ -66,6 +66,35 @@ def write_states(outdir: Path, D: int, psize_A: float) -> list[Path]:
     return paths
 
 
+def effective_snr(sim: Path, part: Path, n: int = 200) -> float:
+    """SNR of the images the tools get (after Fourier cropping): noise-free images of up to ``n``
+    particles remade from the ground truth, cropped like the stack, against the stack.
+    White noise loses the cropped-away band and the signal barely any, so this exceeds the SNR
+    requested at the render box (by ~(render D / D)^2 at most)."""
+    import torch
+
+    from cryoscape.data.downsample import fourier_crop
+    from cryoscape.fourier.project import Projector
+    from cryoscape.io.mrc import open_stack, read_volume
+
+    gt = np.load(sim / "ground_truth.npz")
+    vi = gt["volume_index"]
+    # particles of a few volumes only: a projector per volume is the cost at a large render box
+    sel = np.flatnonzero(np.isin(vi, vi[:4]))[:n]
+    stack = open_stack(part / "particles.mrcs")
+    noisy = np.stack([np.asarray(stack[int(i)], np.float64) for i in sel])
+    clean = np.empty_like(noisy)
+    for k in np.unique(vi[sel]):
+        idx = np.flatnonzero(vi[sel] == k)
+        vol, psize = read_volume(sim / "gt_volumes" / f"vol_{k:03d}.mrc")
+        img = Projector(torch.from_numpy(vol)).project(
+            torch.from_numpy(gt["rotations"][sel[idx]]).float(),
+            torch.from_numpy(gt["shifts_A"][sel[idx]] / psize).float(),
+            torch.from_numpy(gt["ctf"][sel[idx]]).float(), psize).numpy()
+        clean[idx] = fourier_crop(img, noisy.shape[-1]) if img.shape[-1] != noisy.shape[-1] else img
+    return float(clean.var() / (noisy - clean).var())
+
+
 def make(args: argparse.Namespace) -> None:
     out = Path(args.outdir)
     render = args.render_D or 2 * max(args.D)
@@ -73,7 +102,9 @@ def make(args: argparse.Namespace) -> None:
         sys.exit(f"--render-D {render} must be even and at least every -D {args.D}")
     psize = BOX_A / render
     sim = out / "sim"
-    common = ["-n", str(args.n), "--snr", str(args.snr), "--defocus-min", "10000", "--defocus-max", "30000",
+    # white noise keeps only (D / render)^2 of its power through the crop, the signal nearly all
+    snr = args.snr if args.snr is not None else args.snr_seen * (min(args.D) / render) ** 2
+    common = ["-n", str(args.n), "--snr", f"{snr:.6g}", "--defocus-min", "10000", "--defocus-max", "30000",
               "--astigmatism", str(args.astigmatism), "--bfactor", str(args.bfactor[0]),
               "--bfactor-max", str(args.bfactor[1]), "--hide-bfactor", "--exact-counts",
               "--seed", str(args.seed), "--threads", str(args.threads), "-o", str(sim)]
@@ -99,8 +130,10 @@ def make(args: argparse.Namespace) -> None:
         if not (d / "ctf.pkl").exists():
             _run([*CRYOSCAPE, "convert", str(d / "particles.star"), "--poses-pkl", str(d / "poses.pkl"),
                   "--ctf-pkl", str(d / "ctf.pkl")])
+    snr_seen = {D: effective_snr(sim, out / f"D{D}") for D in args.D}
+    print("SNR of the images the tools get: " + ", ".join(f"{D} px {v:.4f}" for D, v in snr_seen.items()))
     rec = {"kind": args.kind, "n": args.n, "render_D": render, "render_psize_A": psize, "D": args.D,
-           "snr_at_render_D": args.snr, "box_A": BOX_A, "simulate_command": cmd,
+           "snr_at_render_D": snr, "snr_at_D": snr_seen, "box_A": BOX_A, "simulate_command": cmd,
            "states": STATES if args.kind == "compositional" else None,
            "abundance": ABUNDANCE if args.kind == "compositional" else None,
            "provenance": provenance()}
@@ -190,7 +223,8 @@ def throughput(args: argparse.Namespace) -> None:
     data = Path(args.data)
     if not (data / "cryobench_data.json").exists():
         make(argparse.Namespace(kind="continuous", n=args.n, D=args.D, render_D=max(args.D), outdir=str(data),
-                                snr=0.01, astigmatism=1000.0, bfactor=[0.0, 100.0], seed=0, threads=args.threads,
+                                snr=None, snr_seen=0.01, astigmatism=1000.0, bfactor=[0.0, 100.0], seed=0,
+                                threads=args.threads,
                                 t_bins=4))  # speed does not depend on the conformations; fewer maps to render
     rows = []
     for D in args.D:
@@ -248,7 +282,10 @@ def main() -> None:
     p.add_argument("-n", type=int, required=True, help="particles (continuous: a multiple of 100)")
     p.add_argument("-D", type=int, nargs="+", default=[128], help="box(es) to train at (default 128)")
     p.add_argument("--render-D", type=int, help="box to simulate at (default: 2 x the largest -D)")
-    p.add_argument("--snr", type=float, default=0.01, help="at the render box (default: CryoBench's 0.01)")
+    p.add_argument("--snr-seen", type=float, default=0.01,
+                   help="SNR of the images at the smallest -D, as the tools see them (default: CryoBench's "
+                        "0.01); the render box gets snr_seen * (D / render_D)^2")
+    p.add_argument("--snr", type=float, help="SNR at the render box instead (overrides --snr-seen)")
     p.add_argument("--astigmatism", type=float, default=1000.0, help="max |dfu - dfv| in Å")
     p.add_argument("--bfactor", type=float, nargs=2, default=[0.0, 100.0], metavar=("MIN", "MAX"),
                    help="per-particle envelope B-factor range in Å^2, hidden from the tools")
