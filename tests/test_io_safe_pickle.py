@@ -126,3 +126,13 @@ def test_every_torch_load_in_the_tree_is_weights_only():
         for m in re.finditer(r"torch\.load\(([^)]*)\)", text):
             assert "weights_only=True" in m.group(1), f"{path}: {m.group(0)}"
         assert not re.search(r"pickle\.loads?\(", text) or path.name in ("safe_pickle.py", "distributed.py"), path
+
+
+def test_protocol2_bytes_only_in_their_encodings(tmp_path):
+    """Protocol-2 pickles build bytes with _codecs.encode(text, 'latin1'); any other codec name
+    (looked up by import) is refused."""
+    assert loads(pickle.dumps(b"\x00\xffabc", protocol=2)) == b"\x00\xffabc"
+    crafted = (b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R.")
+    (tmp_path / "c.pkl").write_bytes(crafted)
+    with pytest.raises(InputError, match="refused: the pickle asks for text encoding 'rot13'"):
+        load_pickle(tmp_path / "c.pkl")

@@ -28,7 +28,7 @@ ALLOWED = frozenset({
     *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles (str -> latin-1 bytes; no side effects)
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles, via _latin1 below
 })
 #: Nesting deeper than this is not a cryoDRGN file (and would exhaust the checker's stack).
 _MAX_DEPTH = 32
@@ -38,8 +38,18 @@ class UnsafePickle(pickle.UnpicklingError):
     """The pickle names a callable outside :data:`ALLOWED`."""
 
 
+def _latin1(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes, limited to their encodings (a
+    codec name is otherwise looked up, i.e. imported, by name)."""
+    if encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
+        raise UnsafePickle(f"asks for text encoding {encoding!r}")
+    return text.encode(encoding)
+
+
 class _Restricted(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1
         if (module, name) in ALLOWED:
             return super().find_class(module, name)
         raise UnsafePickle(f"refers to {module}.{name}")
