@@ -46,7 +46,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def _labels(args: argparse.Namespace, z):
     from cryoscape.analysis.latent import cluster
     from cryoscape.errors import InputError
-    from cryoscape.io.runlock import run_lock
     from cryoscape.io.cryodrgn import read_index
 
     if args.labels:
@@ -64,7 +63,6 @@ def selections(args: argparse.Namespace, z) -> tuple[dict, bool]:
 
     from cryoscape.analysis import select as sel
     from cryoscape.errors import InputError
-    from cryoscape.io.runlock import run_lock
     from cryoscape.io.cryodrgn import read_index
 
     if args.ind:

@@ -72,8 +72,6 @@ def path_codes(args: argparse.Namespace, z):
 
 
 def main(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.analysis.pipeline import open_maps, write_maps
     from cryoscape.errors import InputError
