@@ -186,19 +186,21 @@ def run(args: argparse.Namespace) -> None:
         m, cmd = train_tool(tool, part, rundir, args.epochs, args)
         if tool == "cryoscape":
             curve = score.curve_cryoscape(rundir, gt)
-            maps = score.maps_cryoscape(rundir, sim, per_volume, psize, str(resolve_device(args.device)))
+            maps = curve and score.maps_cryoscape(rundir, sim, per_volume, psize, str(resolve_device(args.device)))
         else:
             curve = score.curve_cryodrgn(rundir, gt)
-            maps = score.maps_cryodrgn(args.cryodrgn, rundir, sim, per_volume, psize)
+            maps = curve and score.maps_cryodrgn(args.cryodrgn, rundir, sim, per_volume, psize)
+        maps = maps or {}  # a time limit before the first epoch's end leaves nothing to score
         epoch_s = np.diff([0.0] + [t for t, _ in curve])
         tools[tool] = {"command": cmd, "wall_s": m.wall_s, "rss_gb": m.rss_gb, "gpu_gb": m.gpu_gb,
                        "timed_out": m.timed_out, "epochs": len(curve), "train_s": curve[-1][0] if curve else None,
                        "median_epoch_s": float(np.median(epoch_s)) if curve else None,
                        "images_per_s": len(gt["volume_index"]) / float(np.median(epoch_s)) if curve else None,
                        "final": curve[-1][1] if curve else {}, "maps": maps, "curve": curve}
+        nan = float("nan")
         print(f"{tool}: {len(curve)} epochs, {m.wall_s:.0f} s, {m.rss_gb:.2f} GB; {metric} "
-              f"{tools[tool]['final'].get(metric, float('nan')):.3f}; per-image AUC {maps['perimage_auc']:.4f}, "
-              f"per-conformation {maps['perconf_auc']:.4f}", flush=True)
+              f"{tools[tool]['final'].get(metric, nan):.3f}; per-image AUC {maps.get('perimage_auc', nan):.4f}, "
+              f"per-conformation {maps.get('perconf_auc', nan):.4f}", flush=True)
     reach = {}
     if "cryoscape" in tools:
         for drgn in (t for t in tools if t.startswith("cryodrgn") and tools[t]["curve"]):
