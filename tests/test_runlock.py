@@ -98,7 +98,7 @@ def test_commands_refuse_a_locked_output(tiny_run, tmp_path, capsys, command):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{out}: is in use by cryoscape train (pid" in err
-    assert list(out.iterdir()) == []  # nothing written
+    assert not out.exists()  # nothing written (and the folder the lock made is gone)
     assert cli([a.replace("{run}", str(tiny_run)).replace("{out}", str(out)) for a in command]) == 0
     assert not (out / LOCK_NAME).exists()
 
@@ -161,3 +161,13 @@ def test_file_system_without_locks_runs_with_a_warning(tmp_path, monkeypatch, ca
         pass
     err = capsys.readouterr().err
     assert f"cryoscape train: warning: {tmp_path}: this file system does not support locks" in err
+
+
+def test_a_failed_command_leaves_no_empty_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli(["train", str(tmp_path / "missing.star"), "-o", str(out), "--zdim", "1"]) == 2
+    assert "missing.star: file not found" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # a folder that was there stays
+    assert cli(["train", str(tmp_path / "missing.star"), "-o", str(out), "--zdim", "1"]) == 2
+    assert out.is_dir() and list(out.iterdir()) == []

@@ -58,6 +58,9 @@ def _open_locked(folder: Path, command: str) -> int:
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileNotFoundError:  # the previous holder just removed the (empty) folder it made
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
         except OSError as e:
             raise InputError(f"cannot create the lock file {LOCK_NAME}: {e.strerror}", folder) from None
         try:
@@ -87,11 +90,13 @@ def _open_locked(folder: Path, command: str) -> int:
 def run_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
     """Hold the lock on ``folder`` (created if missing) while the block runs; yields the folder.
 
-    Raises InputError at once if another process holds it. The lock file is removed on release.
+    Raises InputError at once if another process holds it. The lock file is removed on release,
+    and the folder too if this call created it and nothing was written into it.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InputError("output exists and is not a folder", folder)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -103,3 +108,8 @@ def run_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
         if fd >= 0:
             (folder / LOCK_NAME).unlink(missing_ok=True)  # while still held: no one else has it
             os.close(fd)
+        if created:  # a command that failed before writing leaves no empty folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
