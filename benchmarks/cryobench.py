@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -161,6 +162,8 @@ def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Nam
                "--zdim", str(args.zdim), "-n", str(epochs), "--device", args.device,
                "--threads", str(args.threads), *args.cryoscape_args]
     else:
+        if run.exists():  # cryoDRGN appends to an old run.log, whose epoch times would then be read
+            shutil.rmtree(run)
         cmd = [args.cryodrgn, "train_vae", str(part / "particles.mrcs"), "--poses", str(part / "poses.pkl"),
                "--ctf", str(part / "ctf.pkl"), "--zdim", str(args.zdim), "-n", str(epochs), "-o", str(run),
                "--no-analysis", *DRGN[tool]]

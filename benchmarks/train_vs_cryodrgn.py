@@ -26,6 +26,7 @@ import csv
 import json
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,8 @@ def main() -> None:
         drgn_name, curves[drgn_name], cost[drgn_name], perimage[drgn_name] = reference(args)
     else:
         drgn_name = f"cryoDRGN ({args.drgn_arch})"
+        if drgn.exists():  # cryoDRGN appends to an old run.log, whose epoch times cryodrgn_curve would read
+            shutil.rmtree(drgn)
         cost[drgn_name] = measure([args.cryodrgn, "train_vae", str(sim / "particles.mrcs"),
                                    "--poses", str(sim / "poses.pkl"), "--ctf", str(sim / "ctf.pkl"),
                                    "--zdim", str(args.zdim), "-n", str(args.drgn_epochs), "-o", str(drgn),
