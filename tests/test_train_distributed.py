@@ -165,7 +165,8 @@ def test_two_ranks_match_one_process(sim, tmp_path):
     z1, z2 = np.load(one / "z.npy"), np.load(two / "z.npy")
     assert z2.shape == (250, 2) and np.abs(z1 - z2).max() < Z_ATOL
     assert all(np.corrcoef(z1[:, i], z2[:, i])[0, 1] > Z_CORR for i in range(2))
-    assert log1[-1]["loss"] < log1[0]["loss"]  # it did learn something to agree on
+    full = [r for r in log1 if r["band"] == 1.0]  # epochs whose loss sums the whole lattice
+    assert len(full) >= 2 and full[-1]["loss"] < full[0]["loss"]  # it did learn something to agree on
 
 
 def _worker_pids(launcher: int) -> dict[int, int]:

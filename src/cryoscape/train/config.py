@@ -95,8 +95,9 @@ class TrainConfig:
     #: Frequency marching: the loss fits lattice points within a radius that grows linearly from
     #: ``MARCH_START`` of Nyquist to all of them over this fraction of the run's steps (0: all from
     #: the first step). A step costs in proportion to the points it fits, and early on the codes
-    #: and the coarse map are learned from low frequencies alone.
-    freq_march: float = 0.0
+    #: and the coarse map are learned from low frequencies alone. The default, 30% of the run, was
+    #: chosen on the demo-sized benchmarks (benchmarks/README.md, "Frequency marching").
+    freq_march: float = 0.3
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
