@@ -28,6 +28,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zdim", type=int, default=8, help="latent dimension (default: 8)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="train in bf16 mixed precision (default: where the machine computes bf16 natively)")
 
 
 def _run(argv: list[str]) -> None:
@@ -54,7 +56,8 @@ def main(args: argparse.Namespace) -> int:
     (out / "backproject").mkdir(parents=True, exist_ok=True)
     _run(["backproject", str(data / "particles.star"), "-o", str(out / "backproject" / "consensus.mrc")])
     _run(["train", str(data / "particles.star"), "-o", str(train), "--zdim", str(args.zdim),
-          "-n", str(args.epochs), "--seed", str(args.seed)])
+          "-n", str(args.epochs), "--seed", str(args.seed),
+          *([] if args.amp is None else ["--amp" if args.amp else "--no-amp"])])
     z = np.load(train / "z.npy")
     np.savetxt(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
     _run(["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")])
