@@ -8,6 +8,10 @@ normalised units, ``eval_volume`` the real-space map whose central slices are th
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -78,13 +82,27 @@ class ReconModel(nn.Module):
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The checkpoint dict at ``path``; InputError if it is missing or not a torch checkpoint."""
-    if not os.path.isfile(path):
+    """The checkpoint dict at ``path``, loaded with ``weights_only=True`` (tensors and plain data
+    only: a crafted file cannot run code). InputError, in cryoscape's words rather than torch's
+    advice to load untrusted files unsafely, for a missing, foreign or corrupt file."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder, not a checkpoint", path)
+    if not path.is_file():
         raise InputError("checkpoint not found", path)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many types for a corrupt or foreign file
-        raise InputError(f"cannot read as a torch checkpoint: {str(e).splitlines()[0]}", path) from None
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"GLOBAL:? ?([\w.]+)", str(e))
+        if named is None:
+            raise InputError("cannot read as a torch checkpoint (corrupt, or not a checkpoint)", path) from None
+        raise InputError(f"refused: not a cryoscape checkpoint (it refers to {named.group(1)}; cryoscape "
+                         "loads only tensors and plain data, and ran nothing in it)", path) from None
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise InputError(f"cannot read as a torch checkpoint ({type(e).__name__}: {first})", path) from None
     if not isinstance(ckpt, dict):
         raise InputError("not a cryoscape checkpoint (expected a dict)", path)
     return ckpt

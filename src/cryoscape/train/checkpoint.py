@@ -106,35 +106,11 @@ def checkpoint_epochs(outdir: str | os.PathLike) -> list[int]:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
-    """The checkpoint dict at ``path``, loaded with ``weights_only=True`` (tensors and plain data
-    only: a crafted file cannot run code). InputError, in cryoscape's words rather than torch's
-    advice to load untrusted files unsafely, for a missing, foreign or corrupt file."""
-    import pickle
-    import warnings
+    """The checkpoint dict at ``path`` (:func:`cryoscape.model.vae.load_checkpoint`: tensors and
+    plain data only, errors in cryoscape's words)."""
+    from cryoscape.model.vae import load_checkpoint
 
-    import torch
-
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder, not a checkpoint", path)
-    if not path.is_file():
-        raise InputError("checkpoint not found", path)
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        named = re.search(r"GLOBAL:? ?([\w.]+)", str(e))
-        if named is None:
-            raise InputError("cannot read as a torch checkpoint (corrupt, or not a checkpoint)", path) from None
-        raise InputError(f"refused: not a cryoscape checkpoint (it refers to {named.group(1)}; cryoscape "
-                         "loads only tensors and plain data, and ran nothing in it)", path) from None
-    except Exception as e:  # torch raises many types for a truncated or foreign file
-        first = (str(e).splitlines() or [""])[0][:200]
-        raise InputError(f"cannot read as a torch checkpoint ({type(e).__name__}: {first})", path) from None
-    if not isinstance(ckpt, dict):
-        raise InputError("not a cryoscape checkpoint (expected a dict)", path)
-    return ckpt
+    return load_checkpoint(path, map_location)
 
 
 def load_epoch(outdir: str | os.PathLike, epoch: int, map_location: str = "cpu") -> dict | None:
