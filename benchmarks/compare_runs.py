@@ -15,6 +15,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -49,8 +50,11 @@ def main() -> None:
                          "command": args.drgn[3],
                          "perimage": perimage_cryodrgn(args.cryodrgn, drun, args.sim, args.perimage, psize)}
     for name, run, wall, rss, cmd in args.ours:
+        with open(Path(run) / "log.csv", newline="") as f:
+            log = list(csv.DictReader(f))
         tools[name] = {"curve": cryoscape_curve(Path(run), gt), "cost": Measured(float(wall), float(rss), None, False),
-                       "command": cmd, "perimage": perimage_cryoscape(Path(run), args.sim, args.perimage)}
+                       "command": cmd, "perimage": perimage_cryoscape(Path(run), args.sim, args.perimage),
+                       "log": [{k: float(r[k]) for k in ("band", "seconds", "images_per_s") if r.get(k)} for r in log]}
     target = tools["cryoDRGN"]["curve"][-1][1][metric]
     t_drgn = tools["cryoDRGN"]["curve"][-1][0]
     print(f"| tool | epochs | training s | img/s (median epoch) | peak RSS GB | final {metric} | "
@@ -66,7 +70,8 @@ def main() -> None:
                "rss_gb": t["cost"].rss_gb, "images_per_s": n / float(np.median(epoch_s)),
                "final": c[-1][1], "reached_target_s": reached,
                "speedup_to_target": None if reached is None else t_drgn / reached,
-               "curve": [[s, q] for s, q in c], **{f"perimage_{k}": v for k, v in per.items()}}
+               "curve": [[s, q] for s, q in c], "epochs_log": t.get("log"),
+               **{f"perimage_{k}": v for k, v in per.items()}}
         out[name] = row
         when = "-" if reached is None else f"{reached:.0f} s ({t_drgn / reached:.1f}x sooner)"
         print(f"| {name} | {len(c)} | {c[-1][0]:.0f} | {row['images_per_s']:.1f} | {row['rss_gb']:.2f} | "
