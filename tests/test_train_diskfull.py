@@ -29,7 +29,10 @@ def _train(star, out) -> int:
 
 
 def assert_consistent(out) -> None:
-    """weights.pt and z.npy are the newest complete epoch; no log row, z or temp file beyond it."""
+    """weights.pt and z.npy are the newest complete epoch; no log row, z or temp file beyond it.
+    A run whose very first write failed leaves no folder at all (the lock removes one it made)."""
+    if not out.exists():
+        return
     names = os.listdir(out)
     assert not [n for n in names if n.endswith(".tmp")], names
     epochs = ck.checkpoint_epochs(out)
