@@ -98,8 +98,9 @@ def demo_table(paths: list[Path], root: Path) -> list[str]:
     for p in paths:
         r = _load(p)
         full = [e["images_per_s"] for e in r["epochs"]][-3:]
+        name = (r["score_name"] or "score").replace("|", "\\|")
         lines.append(f"| `{' '.join(r['demo_args']) or '(defaults)'}` | {r['wall_s']:.0f} | {r['rss_gb']:.2f} | "
-                     f"{r['score_name']} {r['score']:.3f} | {', '.join(map(str, full))} |")
+                     f"{name} {r['score']:.3f} | {', '.join(map(str, full))} |")
         sources.append("- " + _source(p, r["provenance"], root))
     return [*lines, "", *sources]
 
