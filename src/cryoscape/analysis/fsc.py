@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoscape.io.atomic import save_figure, save_text_array
+
 #: The usual thresholds: 0.143 for half-maps (gold standard), 0.5 for map-vs-model/reference.
 THRESHOLDS = (0.143, 0.5)
 
@@ -107,7 +109,7 @@ def save_fsc_txt(path: str | Path, freqs: np.ndarray, curves: Mapping[str, np.nd
     res = np.divide(psize_A, freqs, out=np.full_like(freqs, np.inf), where=freqs > 0)
     cols = [np.arange(len(freqs)), freqs / psize_A, res, *curves.values()]
     header = "shell freq_1/A resolution_A " + " ".join(f"fsc_{k}" for k in curves)
-    np.savetxt(path, np.stack(cols, 1), fmt=["%d", "%.6f", "%.3f"] + ["%.6f"] * len(curves), header=header)
+    save_text_array(path, np.stack(cols, 1), fmt=["%d", "%.6f", "%.3f"] + ["%.6f"] * len(curves), header=header)
 
 
 def plot_fsc(path: str | Path, freqs: np.ndarray, curves: Mapping[str, np.ndarray], psize_A: float,
@@ -126,5 +128,5 @@ def plot_fsc(path: str | Path, freqs: np.ndarray, curves: Mapping[str, np.ndarra
     ax.set(xlabel="spatial frequency (1/Å)", ylabel="FSC", ylim=(-0.1, 1.05), xlim=(0, freqs[-1] / psize_A))
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(path, fig)
     plt.close(fig)

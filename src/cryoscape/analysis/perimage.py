@@ -17,6 +17,7 @@ import numpy as np
 
 from cryoscape.analysis.fsc import fsc, resolution_at
 from cryoscape.errors import InputError
+from cryoscape.io.atomic import save_text_array
 
 DEFAULT_SAMPLE = 128
 _VOL_RE = re.compile(r"^vol_(\d+)\.mrc$")
@@ -146,8 +147,8 @@ def save_perimage(res: PerImageFSC, outdir: Path) -> tuple[Path, Path]:
     """``perimage_fsc.txt`` (particle, gt volume, AUC, res@0.5) and ``perimage_fsc_mean.txt``."""
     outdir.mkdir(parents=True, exist_ok=True)
     a, b = outdir / "perimage_fsc.txt", outdir / "perimage_fsc_mean.txt"
-    np.savetxt(a, np.column_stack([res.indices, res.volume_index, res.auc, res.res05_A]),
-               fmt=["%d", "%d", "%.5f", "%.3f"], header="particle gt_volume fsc_auc res_at_0.5_A")
-    np.savetxt(b, np.column_stack([res.freqs, res.freqs / res.psize_A, res.mean_curve]),
-               fmt="%.6f", header="freq_cycles_per_px freq_1/A mean_fsc")
+    save_text_array(a, np.column_stack([res.indices, res.volume_index, res.auc, res.res05_A]),
+                    fmt=["%d", "%d", "%.5f", "%.3f"], header="particle gt_volume fsc_auc res_at_0.5_A")
+    save_text_array(b, np.column_stack([res.freqs, res.freqs / res.psize_A, res.mean_curve]),
+                    fmt="%.6f", header="freq_cycles_per_px freq_1/A mean_fsc")
     return a, b

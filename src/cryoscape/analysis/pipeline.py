@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryoscape.io.atomic import save_array, save_text_array
+
 
 @dataclass(frozen=True)
 class AnalyzeConfig:
@@ -41,8 +43,8 @@ def save_clusters(cl, outdir: Path) -> None:
 
     outdir.mkdir(parents=True, exist_ok=True)
     save_pickle(cl.labels, outdir / "labels.pkl")
-    np.savetxt(outdir / "centers.txt", cl.centers, fmt="%.6f")
-    np.savetxt(outdir / "centers_ind.txt", cl.centers_ind, fmt="%d")
+    save_text_array(outdir / "centers.txt", cl.centers, fmt="%.6f")
+    save_text_array(outdir / "centers_ind.txt", cl.centers_ind, fmt="%d")
 
 
 def open_maps(run_dir: Path, epoch: int | None, device: str | None):
@@ -106,14 +108,14 @@ def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
     from cryoscape.analysis import latent
 
     pc = latent.pca(z)
-    np.save(outdir / "z_pca.npy", pc.coords)
+    save_array(outdir / "z_pca.npy", pc.coords)
     if not cfg.skip_umap and not latent.umap_available():
         say(latent.UMAP_MISSING)
     elif not cfg.skip_umap:
         say("UMAP embedding (may take a few minutes for many particles)")
     emb, emb_name = latent.embed_2d(z, pc, cfg.seed, use_umap=not cfg.skip_umap)
     if emb_name == "UMAP":
-        np.save(outdir / "umap.npy", emb)
+        save_array(outdir / "umap.npy", emb)
     k = min(cfg.ksample, len(z))
     say(f"k-means, k = {k}")
     clusters = {f"kmeans{k}": latent.kmeans(z, k, cfg.seed)}
@@ -126,7 +128,7 @@ def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
     for i in range(1, min(cfg.pc, pc.coords.shape[1]) + 1):
         pcs[f"pc{i}"] = latent.pc_traversal(pc, i, cfg.n_per_pc)
         (outdir / f"pc{i}").mkdir(exist_ok=True)
-        np.savetxt(outdir / f"pc{i}" / "z_values.txt", pcs[f"pc{i}"], fmt="%.6f")
+        save_text_array(outdir / f"pc{i}" / "z_values.txt", pcs[f"pc{i}"], fmt="%.6f")
     return {"pca": pc, "embedding": (emb, emb_name), "clusters": clusters, "pcs": pcs}
 
 

@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.viz.isosurface import Mesh, viewer_html, viewer_script
 
 #: Size of each map's viewer on the page, CSS pixels.
@@ -78,5 +79,5 @@ def write_report(rep: Report, path: str | Path) -> Path:
     if rep.commands:
         parts.append("<h2>Reproduce</h2><pre>" + html.escape("\n".join(rep.commands)) + "</pre>")
     parts.append("</body></html>")
-    path.write_text("".join(parts), encoding="utf-8")
+    atomic_write_bytes(path, "".join(parts).encode("utf-8"))
     return path

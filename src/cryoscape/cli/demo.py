@@ -47,6 +47,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cryoscape.analysis.latent import pc_traversal, pca, truth_scores
+    from cryoscape.io.atomic import save_text_array
 
     out = Path(args.outdir)
     data, train = out / "data", out / "train"
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
           "-n", str(args.epochs), "--seed", str(args.seed),
           *([] if args.amp is None else ["--amp" if args.amp else "--no-amp"])])
     z = np.load(train / "z.npy")
-    np.savetxt(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
+    save_text_array(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
     _run(["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")])
     gt = np.load(data / "ground_truth.npz")
     if args.kind == "continuous":

@@ -98,12 +98,6 @@ def main(args: argparse.Namespace) -> int:
 
 def _save_txt(path: Path, a, fmt: str) -> None:
     """``np.savetxt`` through the one atomic write path."""
-    import io
+    from cryoscape.io.atomic import save_text_array
 
-    import numpy as np
-
-    from cryoscape.io.atomic import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savetxt(buf, a, fmt=fmt)
-    atomic_write_bytes(path, buf.getvalue())
+    save_text_array(path, a, fmt=fmt)

@@ -158,3 +158,27 @@ def atomic_link(src: str | os.PathLike, path: str | os.PathLike) -> None:
             raise
         raise err from None
     fsync_dir(folder)
+
+
+def save_array(path: str | os.PathLike, a) -> None:
+    """``np.save`` through the atomic write path (the name is kept as given: no ``.npy`` appended)."""
+    import numpy as np
+
+    atomic_write(path, lambda f: np.save(f, a))
+
+
+def save_text_array(path: str | os.PathLike, a, **savetxt_kwargs) -> None:
+    """``np.savetxt`` through the atomic write path."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savetxt(buf, a, **savetxt_kwargs)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def save_figure(path: str | os.PathLike, fig) -> None:
+    """A matplotlib figure through the atomic write path, in the format its suffix names."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=fmt))

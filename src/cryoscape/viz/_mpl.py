@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryoscape.io.atomic import save_figure
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the file-only Agg backend (works without a display)."""
@@ -19,6 +21,6 @@ def save(fig, path: str | Path) -> Path:
     """Write ``fig`` as a PNG and free it."""
     plt = pyplot()
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(path, fig)
     plt.close(fig)
     return Path(path)
