@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from cryoscape.errors import InputError
 
@@ -54,6 +54,16 @@ def user_error(e: OSError, path: str | os.PathLike) -> InputError | OSError:
     if why is None:
         return e
     return InputError(f"cannot write: {why}", path)
+
+
+def _discard_and_raise(tmp: Path, e: OSError, path: Path) -> NoReturn:
+    """Remove the temp file of a failed write and raise ``e``, as the one-line error about ``path``
+    where it is a user's problem (:func:`user_error`)."""
+    tmp.unlink(missing_ok=True)
+    err = user_error(e, path)
+    if err is e:
+        raise e
+    raise err from None
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -106,11 +116,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         commit(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        err = user_error(e, path)
-        if err is e:
-            raise
-        raise err from None
+        _discard_and_raise(tmp, e, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -152,11 +158,7 @@ def atomic_link(src: str | os.PathLike, path: str | os.PathLike) -> None:
     try:
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
-        err = user_error(e, path)
-        if err is e:
-            raise
-        raise err from None
+        _discard_and_raise(tmp, e, path)
     fsync_dir(folder)
 
 
