@@ -31,12 +31,14 @@ class HalfPlane:
     A real image's transform is Hermitian, so ``ky > 0`` (or ``ky == 0`` and ``kx >= 0``) holds all
     of its information. ``freqs: (N, 2)`` (kx, ky) cycles/px; ``index: (N,)`` flat index into the
     ``(D, D)`` centred grid. Points are ordered by radius, so the points of any band ``|k| < r``
-    are a prefix (:meth:`count_within`): training on a band costs no gather.
+    are a prefix (:meth:`count_within`): training on a band costs no gather. ``radius: (N,)`` their
+    ``|k|`` on the CPU, so that finding a band's size never waits on a GPU.
     """
 
     D: int
     freqs: torch.Tensor
     index: torch.Tensor
+    radius: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.index)
@@ -45,8 +47,7 @@ class HalfPlane:
         """Number of leading points with ``|k| < band * 0.5`` cycles/px (``band = 1``: all of them)."""
         if band >= 1.0:
             return len(self)
-        r = self.freqs.square().sum(-1).sqrt()
-        return max(1, int((r < 0.5 * band).sum()))
+        return max(1, int(torch.searchsorted(self.radius, 0.5 * band, side="left")))
 
 
 def half_plane(D: int, device: torch.device | str | None = None) -> HalfPlane:
@@ -58,7 +59,8 @@ def half_plane(D: int, device: torch.device | str | None = None) -> HalfPlane:
     index = torch.nonzero(inside & upper)[:, 0]
     r2 = f[index].square().sum(-1)
     index = index[torch.sort(r2, stable=True).indices]
-    return HalfPlane(D, f[index].contiguous(), index)
+    freqs = f[index].contiguous()
+    return HalfPlane(D, freqs, index, freqs.square().sum(-1).sqrt().cpu())
 
 
 class Preprocessor:
