@@ -112,26 +112,37 @@ def perimage_cryoscape(run: Path, sim: Path, n_sample: int, device: str = "cpu")
     return evaluate_run(trained, np.load(run / "z.npy"), sim, n_sample=n_sample).summary()
 
 
+def cryodrgn_last_codes(run: Path) -> tuple[int, np.ndarray]:
+    """``(epoch, z)``: a cryoDRGN run's last saved epoch and its latent codes (z.<e>.pkl)."""
+    epoch = max(int(p.stem.split(".")[1]) for p in run.glob("weights.*.pkl"))
+    with open(run / f"z.{epoch}.pkl", "rb") as f:
+        return epoch, np.asarray(pickle.load(f))
+
+
+def cryodrgn_maps(cryodrgn: str, run: Path, epoch: int, z: np.ndarray, tag: str, psize_A: float):
+    """Maps of cryoDRGN's own decoder (``cryodrgn eval_vol``, weights of ``epoch``) at the codes
+    ``z: (M, zdim)``, written under ``run/<tag>.<epoch>``; yields them as float32 arrays in order."""
+    import mrcfile
+
+    voldir, zfile = run / f"{tag}.{epoch}", run / f"{tag}.{epoch}.z.txt"
+    np.savetxt(zfile, z)
+    subprocess.run([cryodrgn, "eval_vol", str(run / f"weights.{epoch}.pkl"), "-c", str(run / "config.yaml"),
+                    "--zfile", str(zfile), "-o", str(voldir), "--Apix", str(psize_A)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (mrcfile.read(voldir / f"vol_{i + 1:03d}.mrc").astype(np.float32) for i in range(len(z)))
+
+
 def perimage_cryodrgn(cryodrgn: str, run: Path, sim: Path, n_sample: int, psize_A: float) -> dict[str, float]:
     """The same scorer for a cryoDRGN run: its last epoch's codes, maps from its own decoder
     (``cryodrgn eval_vol``) at the same sampled particles, against the same ground truth."""
-    import mrcfile
-
     from cryoscape.analysis.perimage import (
         per_image_fsc,
         read_ground_truth,
         sample_indices,
     )
 
-    epoch = max(int(p.stem.split(".")[1]) for p in run.glob("weights.*.pkl"))
-    with open(run / f"z.{epoch}.pkl", "rb") as f:
-        z = np.asarray(pickle.load(f))
+    epoch, z = cryodrgn_last_codes(run)
     ind = sample_indices(len(z), n_sample)
-    voldir, zfile = run / f"perimage.{epoch}", run / f"perimage.{epoch}.z.txt"
-    np.savetxt(zfile, z[ind])
-    subprocess.run([cryodrgn, "eval_vol", str(run / f"weights.{epoch}.pkl"), "-c", str(run / "config.yaml"),
-                    "--zfile", str(zfile), "-o", str(voldir), "--Apix", str(psize_A)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    maps = (mrcfile.read(voldir / f"vol_{i + 1:03d}.mrc").astype(np.float32) for i in range(len(ind)))
+    maps = cryodrgn_maps(cryodrgn, run, epoch, z[ind], "perimage", psize_A)
     gt = read_ground_truth(sim)
     return per_image_fsc(maps, ind, gt.volume_index, gt.load, psize_A).summary()

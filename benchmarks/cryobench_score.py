@@ -18,14 +18,12 @@ Latent codes of every epoch are scored with :func:`common.latent_quality` (|Spea
 
 from __future__ import annotations
 
-import pickle
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from common import latent_quality
+from common import cryodrgn_last_codes, cryodrgn_maps, latent_quality
 from cryoscape.analysis.perimage import per_image_fsc, read_ground_truth
 
 
@@ -67,25 +65,11 @@ def maps_cryoscape(run: Path, sim: Path, per_volume: int, psize_A: float, device
     return _score_maps(generate_volumes(trained.model, z[ind], scale=trained.norm_std), ind, sim, psize_A)
 
 
-def last_epoch_cryodrgn(run: Path) -> int:
-    return max(int(p.stem.split(".")[1]) for p in run.glob("weights.*.pkl"))
-
-
 def maps_cryodrgn(cryodrgn: str, run: Path, sim: Path, per_volume: int, psize_A: float) -> dict:
     """The same for a cryoDRGN run: its last epoch's codes decoded by ``cryodrgn eval_vol``."""
-    import mrcfile
-
-    epoch = last_epoch_cryodrgn(run)
-    with open(run / f"z.{epoch}.pkl", "rb") as f:
-        z = np.asarray(pickle.load(f))
+    epoch, z = cryodrgn_last_codes(run)
     ind = stratified_indices(read_ground_truth(sim).volume_index, per_volume)
-    voldir, zfile = run / f"cryobench_maps.{epoch}", run / f"cryobench_maps.{epoch}.z.txt"
-    np.savetxt(zfile, z[ind])
-    subprocess.run([cryodrgn, "eval_vol", str(run / f"weights.{epoch}.pkl"), "-c", str(run / "config.yaml"),
-                    "--zfile", str(zfile), "-o", str(voldir), "--Apix", str(psize_A)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    maps = (mrcfile.read(voldir / f"vol_{i + 1:03d}.mrc").astype(np.float32) for i in range(len(ind)))
-    return _score_maps(maps, ind, sim, psize_A)
+    return _score_maps(cryodrgn_maps(cryodrgn, run, epoch, z[ind], "cryobench_maps", psize_A), ind, sim, psize_A)
 
 
 def curve_cryoscape(run: Path, gt: dict) -> list[list]:

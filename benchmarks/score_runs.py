@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import latent_quality, perimage_cryoscape  # noqa: E402
+from common import perimage_cryoscape  # noqa: E402
 from provenance import provenance  # noqa: E402
+from train_vs_cryodrgn import cryoscape_curve  # noqa: E402
 
 
 def score_run(run: Path, sim: Path, gt: dict, n_perimage: int) -> dict:
@@ -30,8 +31,7 @@ def score_run(run: Path, sim: Path, gt: dict, n_perimage: int) -> dict:
     metric = "spearman_pc1" if "t" in gt else "ari_kmeans"
     with open(run / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    curve = [latent_quality(np.load(run / f"z.{e}.npy"), gt)[metric] for e in range(len(rows))
-             if (run / f"z.{e}.npy").exists()]
+    curve = [q[metric] for _, q in cryoscape_curve(run, gt)]
     per = perimage_cryoscape(run, sim, n_perimage) if n_perimage else {}
     return {"run": run.name, "metric": metric, "curve": curve,
             "epoch_s": [float(r["seconds"]) for r in rows],
