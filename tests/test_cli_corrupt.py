@@ -45,14 +45,9 @@ def test_pickle_options_on_garbage(tmp_path, capsys, fixtures_dir, kind):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from test_train_helpers import simulate_particles
+    from test_train_helpers import train_tiny_run
 
-    tmp = tmp_path_factory.mktemp("corrupt")
-    star, _ = simulate_particles(tmp / "sim", n=40, D=16)
-    out = tmp / "run"
-    assert cli(["train", str(star), "-o", str(out), "--zdim", "2", "-n", "1", "--enc-width", "16",
-                "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1", "--threads", "1"]) == 0
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("corrupt"), n=40)
 
 
 DAMAGE = {

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from test_train_helpers import simulate_particles
+from test_train_helpers import simulate_particles, train_tiny_run
 
 from cryoscape.cli.main import main as cli
 from cryoscape.errors import InputError
@@ -76,12 +76,7 @@ def test_train_refuses_a_locked_folder_at_once(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lockrun")
-    star, _ = simulate_particles(tmp / "sim", n=48, D=16)
-    out = tmp / "run"
-    assert cli(["train", str(star), "-o", str(out), "--zdim", "2", "-n", "1", "--enc-width", "16",
-                "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1", "--threads", "1"]) == 0
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("lockrun"), n=48)
 
 
 @pytest.mark.parametrize("command", [

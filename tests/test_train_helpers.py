@@ -65,6 +65,17 @@ def simulate_particles(out: Path, n: int = 160, D: int = 16, snr: float = 1.0, s
     return out / "particles.star", labels
 
 
+def train_tiny_run(tmp: Path, n: int) -> Path:
+    """A one-epoch run folder (zdim 2, narrow one-layer networks) on ``n`` simulated particles."""
+    from cryoscape.cli.main import main as cli
+
+    star, _ = simulate_particles(tmp / "sim", n=n, D=16)
+    out = tmp / "run"
+    assert cli(["train", str(star), "-o", str(out), "--zdim", "2", "-n", "1", "--enc-width", "16",
+                "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1", "--threads", "1"]) == 0
+    return out
+
+
 def test_default_learning_rate_falls_with_the_box():
     """1e-3 up to 64 px (measured stable), lower for larger boxes (1e-3 diverged at 128 px)."""
     from cryoscape.train.config import default_lr
