@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from cryoscape.errors import InputError
@@ -71,17 +71,21 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. ``beta=None`` means :func:`default_beta`; ``device='auto'`` picks CUDA if present."""
+    """Optimisation settings; the defaults are ``cryoscape train``'s. ``lr=None`` means
+    :func:`default_lr` of the box and ``amp=None`` mixed precision where the device computes it
+    natively (both made concrete by :meth:`resolved` before a run records them); ``beta=None``
+    means :func:`default_beta`; ``device='auto'`` picks CUDA if present."""
 
     epochs: int = 20
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None
     beta: float | None = None
     seed: int = 0
-    amp: bool = False
+    amp: bool | None = None
     checkpoint_every: int = 1
     lazy: bool = False
-    num_workers: int = 0
+    #: Processes reading images ahead when streaming (unused for images held in memory).
+    num_workers: int = 2
     device: str = "auto"
     threads: int | None = None
     load: str | None = None
@@ -107,8 +111,15 @@ class TrainConfig:
         if not 0.0 <= self.freq_march <= 1.0:
             raise ValueError(f"TrainConfig.freq_march must be a fraction of the run in [0, 1], got {self.freq_march}")
 
+    def resolved(self, D: int, amp: bool) -> TrainConfig:
+        """This config with its automatic choices made for a box of ``D`` px on a device where
+        mixed precision pays or not (``amp``): what a run uses and records."""
+        return replace(self, lr=default_lr(D) if self.lr is None else self.lr,
+                       amp=amp if self.amp is None else self.amp)
+
     def lr_at(self, progress: float) -> float:
-        """Learning rate at ``progress`` = fraction of the run's steps done (0..1)."""
+        """Learning rate at ``progress`` = fraction of the run's steps done (0..1); needs a
+        :meth:`resolved` ``lr``."""
         if self.lr_schedule == "constant":
             return self.lr
         f = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))   # cosine

@@ -288,9 +288,12 @@ def train(outdir: str | Path, model_cfg: ModelConfig, data_cfg: DataConfig, trai
           data: ParticleData, overwrite: bool = False, progress: bool | None = None,
           dist: DistContext | None = None) -> TrainResult:
     """Train (or resume training) into ``outdir``; see docs/outputs.md for what is written.
-    ``dist``: this process's place in a torchrun job (default: a single process)."""
+    ``dist``: this process's place in a torchrun job (default: a single process). From files and
+    keyword arguments, :func:`cryoscape.train.run.train_run` also estimates the normalisation
+    and applies the resume policy."""
     outdir = Path(outdir)
     dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
+    train_cfg = train_cfg.resolved(model_cfg.D, amp_supported(dist.device))
     ckpt = _prepare(outdir, model_cfg, data_cfg, train_cfg, overwrite, dist)
     trainer = Trainer(outdir, model_cfg, data_cfg, train_cfg, data, progress, dist)
     if ckpt is not None:
