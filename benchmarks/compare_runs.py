@@ -25,9 +25,9 @@ import numpy as np
 from cryoscape.io.mrc import read_header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Measured, perimage_cryodrgn, perimage_cryoscape  # noqa: E402
-from provenance import provenance  # noqa: E402
-from train_vs_cryodrgn import cryodrgn_curve, cryoscape_curve, first_reaching, plot  # noqa: E402
+from common import Measured, perimage_cryodrgn, perimage_cryoscape
+from provenance import provenance
+from train_vs_cryodrgn import cryodrgn_curve, cryoscape_curve, first_reaching, plot
 
 
 def main() -> None:
@@ -46,7 +46,8 @@ def main() -> None:
     psize = read_header(args.sim / "gt_volumes" / "vol_000.mrc").psize_A
     tools = {}
     drun = Path(args.drgn[0])
-    tools["cryoDRGN"] = {"curve": cryodrgn_curve(drun, gt), "cost": Measured(float(args.drgn[1]), float(args.drgn[2]), None, False),
+    tools["cryoDRGN"] = {"curve": cryodrgn_curve(drun, gt),
+                         "cost": Measured(float(args.drgn[1]), float(args.drgn[2]), None, False),
                          "command": args.drgn[3],
                          "perimage": perimage_cryodrgn(args.cryodrgn, drun, args.sim, args.perimage, psize)}
     for name, run, wall, rss, cmd in args.ours:

@@ -110,8 +110,8 @@ def make(args: argparse.Namespace) -> None:
               "--bfactor-max", str(args.bfactor[1]), "--hide-bfactor", "--exact-counts",
               "--seed", str(args.seed), "--threads", str(args.threads), "-o", str(sim)]
     if args.kind == "continuous":
-        cmd = [*CRYOSCAPE, "simulate", "--demo", "--kind", "continuous", "--t-bins", str(args.t_bins), "-D", str(render),
-               "--apix", f"{psize:.6g}", *common]
+        cmd = [*CRYOSCAPE, "simulate", "--demo", "--kind", "continuous", "--t-bins", str(args.t_bins),
+               "-D", str(render), "--apix", f"{psize:.6g}", *common]
     else:
         maps = write_states(out / "states", render, psize)
         cmd = [*CRYOSCAPE, "simulate", *map(str, maps), "--kind", "compositional", "--apix", f"{psize:.6g}",
@@ -173,6 +173,7 @@ def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Nam
 
 def run(args: argparse.Namespace) -> None:
     import cryobench_score as score
+
     from cryoscape.device import resolve_device
 
     _env(args.threads)
@@ -233,14 +234,15 @@ def throughput(args: argparse.Namespace) -> None:
                                 t_bins=4))  # speed does not depend on the conformations; fewer maps to render
     rows = []
     for D in args.D:
-        sim, part, D, _ = _data(data, D)
+        _sim, part, D, _ = _data(data, D)
         for tool in args.tools:
             rundir = data / f"throughput_D{D}" / tool
             rundir.parent.mkdir(exist_ok=True)
             t0 = time.time()
             m, cmd = train_tool(tool, part, rundir, 1, args)
             rows.append({"tool": tool, "D": D, "n": args.n, "wall_s": m.wall_s, "rss_gb": m.rss_gb,
-                         "gpu_gb": m.gpu_gb, "timed_out": m.timed_out, "images_per_s": _epoch_rate(tool, rundir, args.n),
+                         "gpu_gb": m.gpu_gb, "timed_out": m.timed_out,
+                         "images_per_s": _epoch_rate(tool, rundir, args.n),
                          "command": cmd, "started": t0})
             print(f"D {D} {tool}: {rows[-1]['images_per_s']} img/s, {m.rss_gb:.2f} GB", flush=True)
     res = {"label": args.label, "rows": rows, "threads": args.threads,

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-
 from common import cryodrgn_last_codes, cryodrgn_maps, latent_quality
+
 from cryoscape.analysis.perimage import per_image_fsc, read_ground_truth
 
 
@@ -42,7 +42,7 @@ def summarise(ind: np.ndarray, auc: np.ndarray, res05: np.ndarray, volume_index:
     conf_auc = np.array([auc[vi == k].mean() for k in confs])
     abundance = np.array([np.sum(volume_index == k) for k in confs], np.float64)
     finite = res05[np.isfinite(res05)]
-    return {"n_maps": int(len(ind)), "n_conformations": int(len(confs)),
+    return {"n_maps": len(ind), "n_conformations": len(confs),
             "perimage_auc": float(np.sum(conf_auc * abundance) / abundance.sum()),
             "perconf_auc": float(conf_auc.mean()), "worstconf_auc": float(conf_auc.min()),
             "mean_res05_A": float(finite.mean()) if len(finite) else float("inf"),

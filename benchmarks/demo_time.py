@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measure  # noqa: E402
-from provenance import provenance  # noqa: E402
+from common import measure
+from provenance import provenance
 
 
 def main() -> None:

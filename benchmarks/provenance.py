@@ -91,7 +91,7 @@ def machine() -> dict:
 
         info["torch_mkldnn_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception as e:  # noqa: BLE001 - a provenance probe must never stop a benchmark
+    except Exception as e:  # a provenance probe must never stop a benchmark
         info["torch_probe_error"] = repr(e)
     return info
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import perimage_cryoscape  # noqa: E402
-from provenance import provenance  # noqa: E402
-from train_vs_cryodrgn import cryoscape_curve  # noqa: E402
+from common import perimage_cryoscape
+from provenance import provenance
+from train_vs_cryodrgn import cryoscape_curve
 
 
 def score_run(run: Path, sim: Path, gt: dict, n_perimage: int) -> dict:

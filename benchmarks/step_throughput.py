@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import provenance  # noqa: E402
+from provenance import provenance
 
 _STEP = """
 import json, sys, time
@@ -30,7 +30,8 @@ from cryoscape.geometry import random_rotations
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train.objective import LossModule, ReconObjective
-D, B, fmt, tuned, threads, images = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]), int(sys.argv[6])
+D, B, fmt, tuned = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+threads, images = int(sys.argv[5]), int(sys.argv[6])
 torch.set_num_threads(threads)
 took = tune_cpu_allocator() if tuned else False
 torch.manual_seed(0)

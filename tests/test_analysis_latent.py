@@ -79,7 +79,7 @@ def test_read_run_latents_cryoscape_and_cryodrgn(tmp_path):
     r = latent.read_run_latents(tmp_path)
     assert r.epoch == 3 and r.kind == "cryoscape" and np.array_equal(r.z, z)
     assert latent.read_run_latents(tmp_path, 1).z.sum() == 0
-    with pytest.raises(InputError, match="z.7.npy"):
+    with pytest.raises(InputError, match=r"z.7.npy"):
         latent.read_run_latents(tmp_path, 7)
     drgn = tmp_path / "drgn"
     drgn.mkdir()

@@ -75,6 +75,6 @@ def test_installed_but_broken_umap_is_one_line_error(monkeypatch):
 
     monkeypatch.setattr(latent, "umap_available", lambda: True)
     monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` raise ImportError
-    with pytest.raises(InputError, match="does not import.*--skip-umap") as e:
+    with pytest.raises(InputError, match=r"does not import.*--skip-umap") as e:
         latent.umap_embedding(np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
     assert "\n" not in str(e.value)

@@ -132,7 +132,7 @@ def test_split_halves():
 
 
 def test_friedel_half_lattice_covers_the_disc():
-    index, freqs, mult = half_lattice(8)
+    _index, freqs, mult = half_lattice(8)
     r = np.linalg.norm(freqs.numpy(), axis=1) * 8
     assert r.max() < 4 and mult[r == 0].item() == 0.5 and (mult[r > 0] == 1).all()
     # every point of the full disc except the origin is either in the half or its negation is

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import cryobench_score as score  # noqa: E402
+import cryobench_score as score
 
 
 def test_stratified_sample_covers_every_conformation():

@@ -101,7 +101,7 @@ def star_names(path) -> list[str]:
 
 
 def test_info_coords_and_page(server, trained):
-    state, url = server
+    _state, url = server
     info = api(url + "api/info")
     assert info["n"] == N and info["zdim"] == 2 and info["can_map"] and info["has_images"]
     assert info["warnings"] == []
@@ -119,7 +119,7 @@ def test_info_coords_and_page(server, trained):
 
 
 def test_colour_columns_include_star_columns(server, trained):
-    state, url = server
+    _state, url = server
     cols = {c["id"]: c for c in api(url + "api/info")["columns"]}
     assert cols["file:rlnClassNumber"]["kind"] == "categorical"
     assert cols["file:rlnDefocusU"]["kind"] == "continuous"
@@ -163,7 +163,7 @@ def test_png_writer_round_trip(tmp_path):
 def test_map_mesh_and_mrc(server, trained):
     from cryoscape.analysis.volumes import generate_volumes, load_run
 
-    state, url = server
+    _state, url = server
     res = api(url + "api/map", {"index": 7})
     assert res["index"] == 7 and res["D"] == D and res["psize_A"] == PSIZE_A
     mesh = res["mesh"]

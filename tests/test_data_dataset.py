@@ -25,7 +25,7 @@ from cryoscape.io.load import load_particles
 
 @pytest.fixture(scope="module")
 def star(tmp_path_factory):
-    path, labels = simulate_particles(tmp_path_factory.mktemp("sim"), n=64, D=16)
+    path, _labels = simulate_particles(tmp_path_factory.mktemp("sim"), n=64, D=16)
     return path
 
 
@@ -53,7 +53,7 @@ def test_preprocessor_centres_shifted_particles_and_normalises():
     shift = torch.tensor([[1.5, -2.0], [0.0, 0.0], [-0.7, 0.3], [2.0, 2.0]])
     proj = Projector(vol)
     pre = Preprocessor(D, norm_std=3.0)
-    enc_s, data_s = pre(proj.project(rot, shift), shift)
+    enc_s, _data_s = pre(proj.project(rot, shift), shift)
     enc_0, data_0 = pre(proj.project(rot), torch.zeros(4, 2))
     assert torch.allclose(enc_s, enc_0, atol=1e-3 * enc_0.abs().max())
     # data is the windowed image's transform on the half plane, divided by norm_std

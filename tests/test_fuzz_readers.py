@@ -182,7 +182,8 @@ def test_mrc_random_bytes(work, data):
 
 # pickles ----------------------------------------------------------------------------------------
 arrays = st.builds(lambda shape, kind: np.zeros(shape, kind),
-                   st.lists(st.integers(0, 4), max_size=3).map(tuple), st.sampled_from(["f4", "f8", "i8", "u1", "c8", "S3"]))
+                   st.lists(st.integers(0, 4), max_size=3).map(tuple),
+                   st.sampled_from(["f4", "f8", "i8", "u1", "c8", "S3"]))
 leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | arrays
 objects = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
                        | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=8)

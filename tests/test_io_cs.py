@@ -85,5 +85,5 @@ def test_no_3d_alignments_and_class_fallback(fixtures_dir, tmp_path):
 def test_not_a_cs_file(tmp_path):
     bad = tmp_path / "bad.cs"
     bad.write_text("hello")
-    with pytest.raises(InputError, match="not a cryoSPARC .cs file"):
+    with pytest.raises(InputError, match=r"not a cryoSPARC .cs file"):
         read_cs(bad)

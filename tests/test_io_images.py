@@ -94,7 +94,7 @@ def test_image_names_with_datadir(two_stacks, tmp_path):
 
 
 def test_missing_stack_names_origin_and_suggests_datadir(tmp_path):
-    with pytest.raises(InputError, match="Extract/job133/x.mrcs not found.*--datadir") as err:
+    with pytest.raises(InputError, match=r"Extract/job133/x.mrcs not found.*--datadir") as err:
         image_refs_from_names(["1@Extract/job133/x.mrcs"], base_dir=tmp_path, origin=tmp_path / "p.star")
     assert err.value.path == str(tmp_path / "p.star")
 
@@ -125,9 +125,9 @@ def test_nan_and_inf_images(tmp_path):
     x[18, 0, 0] = np.inf
     src = ImageSource.from_file(_stack(tmp_path / "x.mrcs", x))
     assert src[:16].shape == (16, 8, 8)  # reading other images is fine
-    with pytest.raises(InputError, match="image 17@x.mrcs contains NaN"):
+    with pytest.raises(InputError, match=r"image 17@x.mrcs contains NaN"):
         src[10:20]
-    with pytest.raises(InputError, match="image 19@x.mrcs contains Inf"):
+    with pytest.raises(InputError, match=r"image 19@x.mrcs contains Inf"):
         src[18]
 
 
@@ -140,7 +140,7 @@ def test_non_square_images(tmp_path):
 def test_mixed_box_sizes(tmp_path):
     a = _stack(tmp_path / "a.mrcs", np.zeros((2, 8, 8), np.float32))
     b = _stack(tmp_path / "b.mrcs", np.zeros((2, 16, 16), np.float32))
-    with pytest.raises(InputError, match="different box sizes.*8 px in a.mrcs, 16 px in b.mrcs"):
+    with pytest.raises(InputError, match=r"different box sizes.*8 px in a.mrcs, 16 px in b.mrcs"):
         ImageSource.from_refs([a, b], np.array([0, 0]), origin="p.star")
     (tmp_path / "list.txt").write_text("a.mrcs\nb.mrcs\n")
     with pytest.raises(InputError, match="different box sizes"):
@@ -149,7 +149,7 @@ def test_mixed_box_sizes(tmp_path):
 
 def test_txt_with_missing_stack(tmp_path):
     (tmp_path / "list.txt").write_text("gone.mrcs\n")
-    with pytest.raises(InputError, match="gone.mrcs not found") as err:
+    with pytest.raises(InputError, match=r"gone.mrcs not found") as err:
         ImageSource.from_file(tmp_path / "list.txt")
     assert err.value.path == str(tmp_path / "list.txt")
 

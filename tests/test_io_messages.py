@@ -109,7 +109,7 @@ def test_config_that_is_not_text(tmp_path, capsys):
     assert f"{run / 'config.yaml'}: not a text file" in _one_error_line(capsys, "volumes")
     from cryoscape.train.config import load_config
 
-    with pytest.raises(InputError, match="config.yaml: not a cryoscape training config"):
+    with pytest.raises(InputError, match=r"config.yaml: not a cryoscape training config"):
         load_config(run)
 
 

@@ -61,7 +61,8 @@ def test_fill_is_used_only_where_missing_and_reported(sim):
 
 def test_several_missing_are_named_together(sim, tmp_path):
     bad = relion30_export(sim[0], sim[0].parent / "x.star", drop=("_rlnAmplitudeContrast", "_rlnVoltage"))
-    with pytest.raises(InputError, match="missing _rlnVoltage, _rlnAmplitudeContrast .* pass --voltage, --amp-contrast"):
+    with pytest.raises(InputError,
+                       match=r"missing _rlnVoltage, _rlnAmplitudeContrast .* pass --voltage, --amp-contrast"):
         load_particles(bad)
     pset = load_particles(bad, optics=OpticsFill(voltage_kV=300, amp_contrast=0.1))
     assert pset.extra["optics_filled"] == {"voltage_kV": 300.0, "amp_contrast": 0.1}
@@ -73,7 +74,7 @@ def test_cs_file_without_optics_fields(fixtures_dir, tmp_path):
     arr = np.load(fixtures_dir / "cryosparc_P12_J24_001_particles.cs")
     np.save(tmp_path / "p.npy", rf.drop_fields(arr, ["ctf/amp_contrast", "ctf/cs_mm"]), allow_pickle=False)
     (tmp_path / "p.npy").rename(tmp_path / "p.cs")
-    with pytest.raises(InputError, match="missing ctf/cs_mm, ctf/amp_contrast .* pass --cs, --amp-contrast"):
+    with pytest.raises(InputError, match=r"missing ctf/cs_mm, ctf/amp_contrast .* pass --cs, --amp-contrast"):
         load_particles(tmp_path / "p.cs", box=180, need_box=False)
     pset = load_particles(tmp_path / "p.cs", box=180, optics=OpticsFill(cs_mm=2.7, amp_contrast=0.1))
     assert np.all(pset.ctf.cs_mm == 2.7) and np.all(pset.ctf.amp_contrast == 0.1)

@@ -112,7 +112,7 @@ def test_missing_columns_name_them(tmp_path):
 
 def test_missing_stack_require_vs_optional(fixtures_dir, tmp_path):
     src = _copy(fixtures_dir, tmp_path, "relion31.star")  # stack not copied
-    with pytest.raises(InputError, match="relion31.mrcs not found"):
+    with pytest.raises(InputError, match=r"relion31.mrcs not found"):
         read_star(src, images="require")
     p = read_star(src, images="optional")
     assert p.images is None and any("relion31.mrcs" in w for w in p.extra["warnings"])

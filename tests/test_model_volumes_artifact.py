@@ -95,7 +95,8 @@ def test_untrained_maps_have_no_lines_through_the_centre():
 def _blobs(D: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Six Gaussians: centres ``(6, 3)`` px (x, y, z), sigmas ``(6,)`` px, amplitudes ``(6,)``."""
     r = (torch.rand(6, 3, generator=gen, dtype=torch.float64) - 0.5) * D * 0.3
-    return r, 1.5 + torch.rand(6, generator=gen, dtype=torch.float64), 0.5 + torch.rand(6, generator=gen, dtype=torch.float64)
+    return (r, 1.5 + torch.rand(6, generator=gen, dtype=torch.float64),
+            0.5 + torch.rand(6, generator=gen, dtype=torch.float64))
 
 
 def _blob_transform(k: torch.Tensor, r: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

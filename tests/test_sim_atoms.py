@@ -78,7 +78,7 @@ def test_load_atomic_model(tmp_path):
     assert w.tolist() == [7, 6, 6, 8]  # hydrogen and water skipped, weights = atomic numbers
     masses = np.array([14.007, 12.011, 12.011, 15.999])
     np.testing.assert_allclose((xyz * masses[:, None]).sum(0) / masses.sum(), 0, atol=1e-3)
-    xyz_h, w_h = load_atomic_model(path, keep_hydrogens=True, keep_waters=True)
+    _xyz_h, w_h = load_atomic_model(path, keep_hydrogens=True, keep_waters=True)
     assert sorted(w_h.tolist()) == [1, 6, 6, 7, 8, 8]
     # relative geometry kept: N-CA bond length
     assert np.linalg.norm(xyz[0] - xyz[1]) == pytest.approx(1.4600, abs=1e-3)

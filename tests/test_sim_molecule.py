@@ -81,8 +81,8 @@ def test_hinge_is_rigid_and_monotonic():
 
 
 def test_removable_domain_changes_mass():
-    xyz, w, dom = demo_atoms(0.3)
-    xyz_less, w_less, dom_less = demo_atoms(0.3, with_extra_domain=False)
+    _xyz, w, dom = demo_atoms(0.3)
+    _xyz_less, _w_less, dom_less = demo_atoms(0.3, with_extra_domain=False)
     assert EXTRA not in dom_less and set(np.unique(dom)) == {CORE, HINGED, EXTRA}
     full, less = demo_volume(0.3), demo_volume(0.3, with_extra_domain=False)
     assert full.sum() - less.sum() == pytest.approx(w[dom == EXTRA].sum(), rel=1e-4)

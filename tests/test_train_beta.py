@@ -6,6 +6,7 @@ what the loss really weighs the KL by. Runs from before (``beta: null``, which m
 from __future__ import annotations
 
 import csv
+import itertools
 
 import pytest
 import torch
@@ -57,7 +58,7 @@ def test_warmup_goes_from_a_quarter_of_beta_to_beta_then_stays():
     assert t.beta_at(8, 0) == pytest.approx(0.125) and t.beta_at(8, W) == pytest.approx(0.5)
     assert t.beta_at(8, W / 2) == pytest.approx(0.5 * (0.25 + 0.75 * 0.5))
     ramp = [t.beta_at(8, W * p / 50) for p in range(51)]
-    assert all(b > a for a, b in zip(ramp, ramp[1:]))
+    assert all(b > a for a, b in itertools.pairwise(ramp))
     assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == 0.5                 # then constant
     assert TrainConfig(beta_warmup=0).beta_at(8, 0) == 0.5                 # no warm-up
     assert t.beta_at(0, 100) == 0.0                                       # homogeneous: no KL term

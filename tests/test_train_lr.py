@@ -3,6 +3,8 @@ own; the rate's schedule over the run (cosine by default) likewise."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import yaml
 
@@ -33,7 +35,7 @@ def test_cosine_schedule_falls_from_lr_to_the_floor():
     assert abs(t.lr_at(1.0) - 2e-3 * LR_FLOOR) < 1e-12
     assert abs(t.lr_at(0.5) - 2e-3 * (1 + LR_FLOOR) / 2) < 1e-12
     rates = [t.lr_at(p / 100) for p in range(101)]
-    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(rates))
     assert TrainConfig(lr=1e-3, lr_schedule="constant").lr_at(0.9) == 1e-3
     assert TrainConfig().lr_schedule == "cosine"
     with pytest.raises(ValueError, match="lr_schedule"):

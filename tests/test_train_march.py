@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def test_band_grows_linearly_from_the_start_to_all_points_then_stays():
     assert t.band_at(0.25) == pytest.approx((MARCH_START + 1) / 2)
     assert t.band_at(0.5) == t.band_at(0.9) == 1.0
     bands = [t.band_at(p / 100) for p in range(101)]
-    assert all(a <= b for a, b in zip(bands, bands[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(bands))
     assert TrainConfig(freq_march=0.0).band_at(0.0) == 1.0
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="freq_march"):

@@ -12,8 +12,8 @@ import torch
 import yaml
 from test_train_helpers import simulate_particles, train_tiny_run
 
-from cryoscape.cli.main import build_parser
 from cryoscape.cli.common import optics_fill
+from cryoscape.cli.main import build_parser
 from cryoscape.train.config import LEGACY_BETA_ZDIM, TrainConfig, default_lr, save_config
 from cryoscape.train.run import RunConfig, plan_run, train_run
 

@@ -114,5 +114,5 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
 
 def test_not_a_run_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="config.yaml"):
+    with pytest.raises(InputError, match=r"config.yaml"):
         load_run(tmp_path / "empty")

@@ -118,6 +118,8 @@ def per_image_fsc(pred_maps: Iterable[np.ndarray], indices: np.ndarray, volume_i
         curves.append(c)
     if len(curves) != len(indices):
         raise ValueError(f"{len(curves)} maps for {len(indices)} particles")
+    if freqs is None:
+        raise ValueError("no maps to score")
     curves_a = np.asarray(curves)
     return PerImageFSC(np.asarray(indices), volume_index[np.asarray(indices)], freqs, curves_a,
                        np.array([auc(freqs, c) for c in curves_a]),

@@ -37,8 +37,6 @@ def say(msg: str) -> None:
 
 def save_clusters(cl, outdir: Path) -> None:
     """``labels.pkl`` (cryoDRGN's format), ``centers.txt`` codes and ``centers_ind.txt``."""
-    import numpy as np
-
     from cryoscape.io.cryodrgn import save_pickle
 
     outdir.mkdir(parents=True, exist_ok=True)
@@ -103,8 +101,6 @@ def read_log(run_dir: Path) -> list[dict]:
 
 def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
     """PCA, 2D embedding, clusterings and PC traversal codes; all written to ``outdir``."""
-    import numpy as np
-
     from cryoscape.analysis import latent
 
     pc = latent.pca(z)
@@ -154,17 +150,17 @@ def map_steps(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path, res: dict) -
         say(f"{len(zs)} maps along {name.upper()}")
         write_maps(run, zs, outdir / name)
     if cfg.gt:
-        out["perimage"] = gt_step(cfg, run, lat.z, run_dir, outdir)
+        out["perimage"] = gt_step(cfg, cfg.gt, run, lat.z, run_dir, outdir)
     return out
 
 
-def gt_step(cfg: AnalyzeConfig, run, z, run_dir: Path, outdir: Path):
-    """Per-image FSC against the simulation's ground-truth maps (written and returned)."""
+def gt_step(cfg: AnalyzeConfig, gt: str, run, z, run_dir: Path, outdir: Path):
+    """Per-image FSC against the simulation's ground-truth maps in ``gt`` (written and returned)."""
     from cryoscape.analysis.perimage import evaluate_run, save_perimage
     from cryoscape.analysis.select import run_particles
 
-    say(f"per-image FSC against the ground truth in {cfg.gt} ({cfg.gt_sample} particles)")
-    res = evaluate_run(run, z, cfg.gt, run_particles(run_dir).run_ind, cfg.gt_sample, cfg.seed)
+    say(f"per-image FSC against the ground truth in {gt} ({cfg.gt_sample} particles)")
+    res = evaluate_run(run, z, gt, run_particles(run_dir).run_ind, cfg.gt_sample, cfg.seed)
     save_perimage(res, outdir)
     s = res.summary()
     say(f"per-image FSC: mean AUC {s['mean_auc']:.4f}, mean resolution at 0.5: {s['mean_res05_A']:.2f} Å")

@@ -8,6 +8,7 @@ particles visits only codes that real particles have. The graph is sparse (at mo
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +118,7 @@ def graph_traversal(z: np.ndarray, anchors: list[int] | np.ndarray,
         raise InputError(f"anchor {bad[0]} is not a particle index (0..{len(z) - 1})")
     g = neighbor_graph(z, avg_neighbors, max_neighbors)
     path = [anchors[0]]
-    for a, b in zip(anchors[:-1], anchors[1:]):
+    for a, b in itertools.pairwise(anchors):
         path += _segment(g.graph, a, b, g.threshold)[1:]
     ind = np.asarray(path, np.int64)
     steps = np.linalg.norm(np.diff(z[ind].astype(np.float64), axis=0), axis=1)

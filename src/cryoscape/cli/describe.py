@@ -47,7 +47,7 @@ def describe_pickle(path: Path) -> list[str]:
     obj = load_pickle(path)
     out = [f"file: {path}"]
     a = np.asarray(obj) if isinstance(obj, np.ndarray) else None
-    if isinstance(obj, (tuple, list)) and len(obj) == 2 or (a is not None and a.ndim == 3):
+    if (isinstance(obj, (tuple, list)) and len(obj) == 2) or (a is not None and a.ndim == 3):
         rot, trans = read_poses(path)
         out += ["format: cryoDRGN pose pickle" + (" (rotations only)" if trans is None else " (rot, trans)"),
                 f"particles: {len(rot)}"]
@@ -61,7 +61,8 @@ def describe_pickle(path: Path) -> list[str]:
                 f"box: {value_range(c[:, 0])} px; pixel size {value_range(c[:, 1])} Å",
                 f"defocus U min / median / max: {value_range(c[:, 2])} Å",
                 f"defocus V min / median / max: {value_range(c[:, 3])} Å",
-                f"voltage {value_range(c[:, 5])} kV, Cs {value_range(c[:, 6])} mm, amplitude contrast {value_range(c[:, 7])}, "
+                f"voltage {value_range(c[:, 5])} kV, Cs {value_range(c[:, 6])} mm, "
+                f"amplitude contrast {value_range(c[:, 7])}, "
                 f"phase shift {value_range(c[:, 8])}°"]
         if np.any(c[:, 2] == 0):
             out.append(f"WARNING: {int(np.sum(c[:, 2] == 0))} particles have defocus 0")

@@ -37,7 +37,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", nargs=3, metavar=("DIM", "OP", "VALUE"), help="e.g. pc1 gt 1.5, 0 '<' -2, norm ge 3")
     g.add_argument("--ind", metavar="FILE", help="index file (.pkl/.npy) of the run's particles")
     p.add_argument("--clusters", type=int, nargs="+", metavar="C", help="with --kmeans/--gmm: keep these clusters")
-    p.add_argument("--labels", metavar="PKL", help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)")
+    p.add_argument("--labels", metavar="PKL",
+                   help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)")
     p.add_argument("-o", "--outdir", metavar="SELDIR", required=True, help="output folder")
     p.add_argument("--epoch", type=int, help="use z.N.npy (default: the last)")
     add_seed_arg(p)

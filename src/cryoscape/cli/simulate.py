@@ -45,7 +45,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     img.add_argument("-n", "--n-particles", type=int, default=5000, help="number of particles (default: 5000)")
     img.add_argument("-D", "--box", type=int, help="box size (demo/pdb; default 64); maps keep theirs")
     img.add_argument("--apix", type=float, help="pixel size in Å (default: demo 3*64/D, maps: header, pdb: fit)")
-    img.add_argument("--snr", type=float, default=0.1, help="signal variance / noise variance; inf for none (default: 0.1)")
+    img.add_argument("--snr", type=float, default=0.1,
+                     help="signal variance / noise variance; inf for none (default: 0.1)")
     img.add_argument("--shift-max", type=float, help="max |shift| per axis in pixels (default: D/16)")
     img.add_argument("--poses", help="take rotations (and shifts) from a cryoDRGN pose .pkl or a .star/.cs")
     ctf = p.add_argument_group("CTF")

@@ -34,6 +34,7 @@ class Column:
         """The values, computing them once (thread-safe: concurrent requests wait)."""
         with self._lock:
             if self.values is None:
+                assert self.compute is not None, f"column {self.id}: neither values nor compute"
                 self.values = np.asarray(self.compute(), np.float64)
             return self.values
 
@@ -76,7 +77,7 @@ def _file_column(cid: str, label: str, values: np.ndarray, rows: np.ndarray) -> 
 def file_columns(pset, rows: np.ndarray) -> list[Column]:
     """Numeric, non-constant columns of a star (``rlnDefocusU``...) or cs file
     (``ctf/df1_A``, ``alignments3D/class``...) at file ``rows: (N,)``."""
-    cols: list[Column] = []
+    cols: list[Column | None] = []  # None: a constant column
     raw = pset.extra.get("cs") if pset.source_format == "cs" else None
     if raw is not None:
         for name in raw.dtype.names:

@@ -100,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_ok():
             return error_response("requests must be addressed to localhost", 403)
         if method == "GET" and url.path in ("/", "/index.html"):
-            return static_file("index.html")
+            return static_file("index.html") or error_response("no such file: /index.html", 404)
         if method == "GET" and url.path.startswith("/static/"):
             return static_file(url.path[len("/static/"):]) or error_response(f"no such file: {url.path}", 404)
         query = dict(parse_qsl(url.query))
@@ -168,6 +168,8 @@ class DashboardServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open: localhost for the loopback, the machine's name for all interfaces."""
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         if host in ("0.0.0.0", "::"):
             host = socket.gethostname()
         elif host == "127.0.0.1":

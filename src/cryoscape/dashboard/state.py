@@ -11,11 +11,16 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryoscape.dashboard.columns import Column, file_columns, latent_columns
 from cryoscape.errors import InputError
+
+if TYPE_CHECKING:
+    from cryoscape.io.images import ImageSource
+    from cryoscape.io.particles import ParticleSet
 
 #: Points drawn at most; more particles are subsampled for display (selections use all of them).
 DEFAULT_MAX_POINTS = 10000
@@ -139,8 +144,8 @@ class RunParticleData:
     """The run's particle file: ``source`` (star/cs, for writing selections), ``images``, and
     ``rows: (N,)`` the file row of each run particle; parts that cannot be read are None."""
 
-    source: object | None
-    images: object | None
+    source: ParticleSet | None
+    images: ImageSource | None
     rows: np.ndarray
     columns: list[Column]
 

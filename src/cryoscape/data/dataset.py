@@ -15,12 +15,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from cryoscape.errors import InputError
 from cryoscape.io.particles import ParticleSet
+
+if TYPE_CHECKING:
+    from cryoscape.io.images import ImageSource
 
 #: Fraction of the available RAM the images may take before streaming is chosen automatically.
 RAM_FRACTION = 0.5
@@ -48,7 +52,7 @@ class ParticleData:
     shifts_px: torch.Tensor
     ctf: torch.Tensor | None
     images: torch.Tensor | None
-    source: object
+    source: ImageSource
     # persistent DataLoaders of the lazy path, by (workers, pin): workers outlive an epoch
     _loaders: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -92,6 +96,7 @@ class ParticleData:
         _bound_heap()
         loader = self._loader(num_workers, pin)
         sampler, taken = loader.sampler, 0
+        assert isinstance(sampler, _Groups)
         sampler.groups, sampler.busy = groups, True
         try:
             for idx, images in loader:
@@ -156,13 +161,13 @@ class _BatchReader(torch.utils.data.Dataset):
     stack. Holds only the source: its per-particle arrays are small, and it opens each stack per
     read, so no file descriptor is shared between worker processes."""
 
-    def __init__(self, source: object) -> None:
+    def __init__(self, source: ImageSource) -> None:
         self.source = source
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __getitem__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor] | tuple[_Failure, None]:
         try:
             return torch.from_numpy(idx), torch.from_numpy(self.source[idx])
         except InputError as e:
@@ -238,12 +243,17 @@ def particle_data(pset: ParticleSet, use_ctf: bool = True, lazy: bool | None = N
     the CPU (batches are moved by the loop).
     """
     check_trainable(pset, use_ctf)
-    src, D = pset.images, pset.images.box
+    src = pset.images
+    assert src is not None  # check_trainable refuses particles without images
+    D = src.box
     psize_A = pset.apix
     rot = torch.as_tensor(np.asarray(pset.rotations, np.float32), device=device)
     shifts = np.zeros((pset.n, 2)) if pset.shifts_A is None else pset.shifts_px
     shifts_t = torch.as_tensor(np.asarray(shifts, np.float32), device=device)
-    ctf = torch.as_tensor(pset.ctf.as_array(), device=device) if use_ctf else None
+    ctf = None
+    if use_ctf:
+        assert pset.ctf is not None  # check_trainable refuses use_ctf without a CTF
+        ctf = torch.as_tensor(pset.ctf.as_array(), device=device)
     if lazy is None:
         lazy = pset.n * D * D * 4 > RAM_FRACTION * available_ram_bytes() / _processes_per_node()
     images = None if lazy else _load_all(src)
@@ -258,7 +268,7 @@ def _processes_per_node() -> int:
         return 1
 
 
-def _load_all(src: object, chunk: int = 4096) -> torch.Tensor:
+def _load_all(src: ImageSource, chunk: int = 4096) -> torch.Tensor:
     """All images of ``src`` as one ``(N, D, D)`` float32 tensor, read in chunks."""
     out = torch.empty((len(src), src.box, src.box), dtype=torch.float32)
     for ind, imgs in src.chunks(chunk):

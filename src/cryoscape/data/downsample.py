@@ -40,7 +40,7 @@ def fourier_crop(images: np.ndarray, D_new: int) -> np.ndarray:
     values keep their mean: a constant image stays the same constant. D_new == D is a copy.
     """
     images = np.asarray(images)
-    B, D, D2 = images.shape
+    _B, D, D2 = images.shape
     if D != D2:
         raise ValueError(f"fourier_crop needs square images, got {D}x{D2}")
     check_box(D, D_new)

@@ -31,4 +31,7 @@ def shell_index(D: int, device: torch.device | str | None = None, ndim: int = 2)
     """Integer Fourier shell (rounded ``|k| * D``) of each point of a centred 2D or 3D grid."""
     f = freqs_1d(D, device) * D
     grids = torch.meshgrid(*([f] * ndim), indexing="ij")
-    return torch.sqrt(sum(g * g for g in grids)).round().long()
+    r2 = grids[0] * grids[0]
+    for g in grids[1:]:
+        r2 = r2 + g * g
+    return torch.sqrt(r2).round().long()

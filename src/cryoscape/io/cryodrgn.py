@@ -118,4 +118,6 @@ def ctf_to_cryodrgn(pset: ParticleSet) -> np.ndarray:
     """The (N, 9) float32 CTF array cryoDRGN reads."""
     if pset.box <= 0:
         raise InputError("box size unknown: pass -D/--box", pset.source)
+    if pset.ctf is None:
+        raise InputError("no CTF parameters", pset.source)
     return pset.ctf.to_cryodrgn(pset.box, pset.psize_A)

@@ -48,6 +48,11 @@ def load_cs(path: Path) -> np.ndarray:
     return arr
 
 
+def _names(arr: np.ndarray) -> tuple[str, ...]:
+    """The field names of a structured array (what :func:`load_cs` returns)."""
+    return arr.dtype.names or ()
+
+
 #: Per-particle shape of the numeric fields cryoscape reads (alignments: any prefix).
 READ_FIELDS = {"ctf/df1_A": (), "ctf/df2_A": (), "ctf/df_angle_rad": (), "ctf/phase_shift_rad": (),
                "ctf/bfactor": (), "ctf/accel_kv": (), "ctf/cs_mm": (), "ctf/amp_contrast": (),
@@ -65,7 +70,7 @@ def _expected_shape(name: str) -> tuple | None:
 def _check_fields(arr: np.ndarray, path: Path) -> None:
     """Fields cryoscape reads must be numbers of the right shape (text for blob/path), so a
     damaged or foreign file fails here with its name, not deep inside numpy."""
-    for name in arr.dtype.names:
+    for name in _names(arr):
         dt = arr.dtype[name]
         want = _expected_shape(name)
         if name == "blob/path" and dt.kind != "S":
@@ -75,7 +80,7 @@ def _check_fields(arr: np.ndarray, path: Path) -> None:
         if dt.base.kind not in "biuf" or dt.shape != want:
             raise InputError(f"field {name} holds {dt.base}{list(dt.shape) or ''}, expected "
                              f"{'numbers' if not want else f'{want[0]} numbers per particle'}", path)
-    if "blob/path" in arr.dtype.names and "blob/idx" not in arr.dtype.names:
+    if "blob/path" in _names(arr) and "blob/idx" not in _names(arr):
         raise InputError("field blob/path without blob/idx (the image's index in its stack)", path)
 
 
@@ -88,7 +93,7 @@ def _text(arr: np.ndarray, name: str, path: Path) -> np.ndarray:
 
 
 def _f(arr: np.ndarray, name: str) -> np.ndarray | None:
-    return arr[name].astype(np.float64) if name in arr.dtype.names else None
+    return arr[name].astype(np.float64) if name in _names(arr) else None
 
 
 #: CTFParams optics field -> cryoSPARC field
@@ -98,7 +103,7 @@ OPTICS_FIELDS = {"voltage_kV": "ctf/accel_kv", "cs_mm": "ctf/cs_mm", "amp_contra
 def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None, warnings: list[str],
          extra: dict) -> CTFParams | None:
     """CTF per particle; optics fields the file lacks come from ``fill`` (reported)."""
-    if "ctf/df1_A" not in arr.dtype.names:
+    if "ctf/df1_A" not in _names(arr):
         unused_fill(fill, warnings)
         return None
     optics, extra["optics_filled"] = fill_optics({k: _f(arr, f) for k, f in OPTICS_FIELDS.items()},
@@ -113,7 +118,7 @@ def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None, warnings: list[st
 
 def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str | None:
     """``alignments3D/``, else the ``alignments_class_K/`` with the largest total posterior."""
-    names = arr.dtype.names
+    names = _names(arr)
     if "alignments3D/pose" in names:
         return "alignments3D/"
     classes = sorted({n.split("/")[0] for n in names
@@ -125,14 +130,15 @@ def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str |
             for c in classes]
     best = classes[int(np.argmax(post))] if max(post) >= 0 else classes[0]
     if len(classes) > 1:
-        warnings.append(f"no alignments3D; using poses of {best} ({'highest total posterior' if max(post) >= 0 else 'first class'}) of {len(classes)} classes")
+        why = "highest total posterior" if max(post) >= 0 else "first class"
+        warnings.append(f"no alignments3D; using poses of {best} ({why}) of {len(classes)} classes")
     return best + "/"
 
 
 def _shifts_A(arr: np.ndarray, pre: str, psize: np.ndarray, blob_box: int, box: int | None,
               warnings: list[str]) -> np.ndarray | None:
     """Shifts in Å: pixels of the refinement box times its pixel size."""
-    if pre + "shift" not in arr.dtype.names:
+    if pre + "shift" not in _names(arr):
         return None
     px = arr[pre + "shift"].astype(np.float64)
     ref_psize = _f(arr, pre + "psize_A")
@@ -152,7 +158,7 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
 
     if images == "skip":
         return None
-    if "blob/path" not in arr.dtype.names:
+    if "blob/path" not in _names(arr):
         if images == "require":
             raise InputError("missing field blob/path needed for reading particle images", path)
         warnings.append("no blob/path field: no particle images")
@@ -184,15 +190,16 @@ def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame |
         v = arr[name]
         return _text(arr, name, path).astype(object) if v.dtype.kind == "S" else v
 
-    meta = pd.DataFrame({n[len(RLN):]: col(n) for n in arr.dtype.names if n.startswith(RLN)})
-    if "ctf/phase_shift_rad" in arr.dtype.names and "_rlnPhaseShift" not in meta.columns:
+    meta = pd.DataFrame({n[len(RLN):]: col(n) for n in _names(arr) if n.startswith(RLN)})
+    if "ctf/phase_shift_rad" in _names(arr) and "_rlnPhaseShift" not in meta.columns:
         meta["_rlnPhaseShift"] = np.rad2deg(arr["ctf/phase_shift_rad"].astype(np.float64))
-    if "ctf/bfactor" in arr.dtype.names and "_rlnCtfBfactor" not in meta.columns:
+    if "ctf/bfactor" in _names(arr) and "_rlnCtfBfactor" not in meta.columns:
         meta["_rlnCtfBfactor"] = arr["ctf/bfactor"].astype(np.float64)
-    if "blob/path" in arr.dtype.names and "_rlnImageName" not in meta.columns:
+    if "blob/path" in _names(arr) and "_rlnImageName" not in meta.columns:
         paths = _text(arr, "blob/path", path)
-        meta["_rlnImageName"] = [f"{i + 1:06d}@{p.lstrip('>')}" for i, p in zip(arr["blob/idx"].tolist(), paths.tolist())]
-    optics_cols = [n for n in arr.dtype.names if n.startswith(RLN_OPTICS)]
+        meta["_rlnImageName"] = [f"{i + 1:06d}@{p.lstrip('>')}"
+                                 for i, p in zip(arr["blob/idx"].tolist(), paths.tolist())]
+    optics_cols = [n for n in _names(arr) if n.startswith(RLN_OPTICS)]
     if "_rlnOpticsGroup" not in meta.columns:
         return meta, None, None
     groups = meta["_rlnOpticsGroup"].to_numpy(np.int64)
@@ -219,7 +226,7 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
     extra: dict = {}
     ctf = _ctf(arr, path, optics, warnings, extra) if use_ctf else None
     src = _images(arr, path, datadir, images, warnings)
-    blob_box = int(arr["blob/shape"][0, 0]) if "blob/shape" in arr.dtype.names and len(arr) else 0
+    blob_box = int(arr["blob/shape"][0, 0]) if "blob/shape" in _names(arr) and len(arr) else 0
     if src is not None and blob_box and src.box != blob_box:
         warnings.append(f"blob/shape says {blob_box} px but the stacks are {src.box} px; using {src.box}")
     img_box = src.box if src is not None else blob_box
@@ -273,7 +280,7 @@ def _ctf_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.ndar
            "ctf/df1_A": c.defocus_u_A, "ctf/df2_A": c.defocus_v_A,
            "ctf/df_angle_rad": np.deg2rad(c.defocus_angle_deg),
            "ctf/phase_shift_rad": np.deg2rad(c.phase_shift_deg)}
-    had = rows is not None and "ctf/bfactor" in rows.dtype.names
+    had = rows is not None and "ctf/bfactor" in _names(rows)
     if np.any(c.bfactor_A2) or had or (pset.metadata is not None and "_rlnCtfBfactor" in pset.metadata):
         out["ctf/bfactor"] = c.bfactor_A2
     return out
@@ -284,7 +291,7 @@ def _pose_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.nda
         return {}
     pre = pset.extra.get("cs_alignments") or "alignments3D/"
     pose = matrix_to_cryosparc_pose(pset.rotations)
-    if rows is not None and pre + "pose" in rows.dtype.names:
+    if rows is not None and pre + "pose" in _names(rows):
         # cryoSPARC's axis-angle may exceed pi; keep its own vector where the rotation is unchanged
         orig = rows[pre + "pose"].astype(np.float64)
         same = np.abs(cryosparc_pose_to_matrix(orig) - pset.rotations).max(axis=(1, 2)) < 1e-6
@@ -292,7 +299,7 @@ def _pose_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.nda
     out = {pre + "pose": pose}
     if pset.shifts_A is not None:
         ref = pre + "psize_A"
-        ref_psize = rows[ref].astype(np.float64) if rows is not None and ref in rows.dtype.names else pset.psize_A
+        ref_psize = rows[ref].astype(np.float64) if rows is not None and ref in _names(rows) else pset.psize_A
         out[ref] = ref_psize
         out[pre + "shift"] = pset.shifts_A / ref_psize[:, None]
     return out
@@ -303,9 +310,10 @@ def _star_fields(pset: ParticleSet) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     meta = pset.metadata
     # canonical columns travel too: write_star keeps their digits where they still agree
-    for col in [] if meta is None else meta.columns:
-        if col not in V30_OPTICS_COLS:
-            out[RLN + col] = meta[col].to_numpy()
+    if meta is not None:
+        for col in meta.columns:
+            if col not in V30_OPTICS_COLS:
+                out[RLN + col] = meta[col].to_numpy()
     if pset.optics_group is not None:
         out[RLN + "_rlnOpticsGroup"] = pset.optics_group
         if pset.optics is not None:
@@ -318,8 +326,8 @@ def _star_fields(pset: ParticleSet) -> dict[str, np.ndarray]:
 
 def _merge(rows: np.ndarray | None, fields: dict[str, np.ndarray], n: int) -> np.ndarray:
     """``rows`` with ``fields`` overwritten (existing dtypes kept, strings widened) or added."""
-    dtypes = [] if rows is None else [(k, rows.dtype.fields[k][0]) for k in rows.dtype.names]
-    have = dict(dtypes)
+    have: dict[str, np.dtype] = {} if rows is None else {k: rows.dtype[k] for k in _names(rows)}
+    dtypes: list[tuple[str, np.dtype | tuple[np.dtype, tuple[int, ...]]]] = list(have.items())
     for k, v in fields.items():
         v = np.asarray(v)
         if k in have and not (v.dtype.kind == "S" and v.dtype.itemsize > have[k].itemsize):
@@ -331,7 +339,7 @@ def _merge(rows: np.ndarray | None, fields: dict[str, np.ndarray], n: int) -> np
             dtypes.append((k, sub))
     out = np.zeros(n, dtype=dtypes)
     if rows is not None:
-        for k in rows.dtype.names:
+        for k in _names(rows):
             out[k] = rows[k]
     for k, v in fields.items():
         out[k] = v

@@ -47,7 +47,9 @@ def data_fingerprint(pset: ParticleSet, sample: int = SAMPLED_IMAGES) -> dict:
             mtimes.append(st.st_mtime)
         fp["stack_bytes"] = int(sum(sizes))
         fp["stack_mtime"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(max(mtimes))) if mtimes else None
-        ind = np.unique(np.linspace(0, pset.n - 1, min(sample, pset.n)).round().astype(np.int64)) if pset.n else []
+        ind: np.ndarray | list[int] = []
+        if pset.n:
+            ind = np.unique(np.linspace(0, pset.n - 1, min(sample, pset.n)).round().astype(np.int64))
         h = hashlib.sha256()
         for i in ind:
             h.update(np.ascontiguousarray(pset.images[int(i)], np.float32).tobytes())

@@ -268,7 +268,7 @@ def _read_frames(h: MrcHeader, frames: np.ndarray) -> np.ndarray:
     ends = np.append(starts[1:], len(frames))
     with open(h.path, "rb", buffering=0) as f:
         for a, b in zip(starts, ends):
-            view = memoryview(raw[a:b]).cast("B")
+            view = raw[a:b].data.cast("B")
             pos = h.data_offset + int(frames[a]) * h.frame_bytes
             while view:  # one read may return less than asked (reads > 2 GB on Linux)
                 got = os.preadv(f.fileno(), [view], pos)

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import mrcfile
 import numpy as np
@@ -21,10 +22,13 @@ from cryoscape.errors import InputError
 from cryoscape.io.atomic import atomic_path, commit, temp_name, user_error
 
 HEADER_BYTES = 1024
+ByteOrder = Literal["<", ">"]
+#: byte 212 of the header (the machine stamp's first byte) -> the byte order it declares
+STAMP_ORDERS: dict[int, ByteOrder] = {0x44: "<", 0x41: "<", 0x11: ">"}
 
 #: MRC data modes cryoscape reads, as little-endian dtypes (byte order fixed per file).
-MODE_DTYPES = {0: np.dtype("i1"), 1: np.dtype("<i2"), 2: np.dtype("<f4"), 6: np.dtype("<u2"),
-               12: np.dtype("<f2")}
+MODE_DTYPES: dict[int, np.dtype] = {0: np.dtype("i1"), 1: np.dtype("<i2"), 2: np.dtype("<f4"), 6: np.dtype("<u2"),
+                                    12: np.dtype("<f2")}
 #: Valid MRC modes cryoscape does not read (complex and packed 4-bit data).
 UNSUPPORTED_MODES = {3: "complex int16", 4: "complex float32", 101: "packed 4-bit"}
 
@@ -58,11 +62,12 @@ def _plausible(h: np.ndarray) -> bool:
     return dims_ok and (mode in MODE_DTYPES or mode in UNSUPPORTED_MODES) and int(h["nsymbt"]) >= 0
 
 
-def _decode(raw: bytes, path: Path) -> tuple[np.ndarray, str]:
+def _decode(raw: bytes, path: Path) -> tuple[np.ndarray, ByteOrder]:
     """The header record and its byte order ('<' or '>'), or InputError if it is not an MRC."""
     stamp = raw[212]
-    orders = {0x44: "<", 0x41: "<", 0x11: ">"}.get(stamp)
-    for order in ([orders] if orders else ["<", ">"]):
+    orders = STAMP_ORDERS.get(stamp)
+    candidates: list[ByteOrder] = [orders] if orders else ["<", ">"]
+    for order in candidates:
         h = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(order), count=1)[0]
         if _plausible(h):
             return h, order
@@ -227,7 +232,9 @@ class StackWriter:
         k = len(images)
         if images.shape[1:] != (self.D, self.D) or start < 0 or start + k > self.n:
             raise ValueError(f"cannot write {images.shape} at {start} into a ({self.n}, {self.D}, {self.D}) stack")
-        buf = memoryview(images).cast("B")
+        if self._fd is None:
+            raise RuntimeError("StackWriter.write called outside its `with` block")
+        buf = images.data.cast("B")
         pos = self._offset + start * self.D * self.D * 4
         try:
             while buf:

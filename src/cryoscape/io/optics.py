@@ -69,7 +69,7 @@ def fill_optics(values: dict[str, np.ndarray | None], names: Mapping[str, str], 
         hint = " (0.1 is cryoDRGN's default amplitude contrast)" if "--amp-contrast" in opts else ""
         raise InputError(f"missing {cols} needed for the CTF; pass {opts} with the value for your "
                          f"data{hint}", path)
-    return out, used
+    return {k: v for k, v in out.items() if v is not None}, used  # every field in ``names`` is set now
 
 
 def unused_fill(fill: OpticsFill | None, warnings: list[str]) -> None:

@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cryoscape.errors import InputError
@@ -109,7 +109,5 @@ def run_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
             (folder / LOCK_NAME).unlink(missing_ok=True)  # while still held: no one else has it
             os.close(fd)
         if created:  # a command that failed before writing leaves no empty folder behind
-            try:
+            with suppress(OSError):
                 folder.rmdir()
-            except OSError:
-                pass

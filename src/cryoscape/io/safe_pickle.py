@@ -62,7 +62,7 @@ def _check(obj: Any, depth: int = 0) -> None:
     """Only plain containers, numbers, strings and numeric arrays; no object arrays."""
     if depth > _MAX_DEPTH:
         raise pickle.UnpicklingError(f"nested deeper than {_MAX_DEPTH} levels")
-    if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):
+    if isinstance(obj, (np.ndarray, np.generic)):
         if obj.dtype.hasobject:
             raise UnsafePickle("holds an array of Python objects")
     elif isinstance(obj, (list, tuple)):

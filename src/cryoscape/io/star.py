@@ -158,8 +158,8 @@ def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None, warnings: list
     if "_rlnDefocusU" not in rows.columns:
         unused_fill(fill, warnings)
         return None
-    optics = {k: (_floats(rows, c, path=path) if c in rows.columns else None) for k, c in OPTICS_COLUMNS.items()}
-    optics, extra["optics_filled"] = fill_optics(optics, OPTICS_COLUMNS, fill, len(rows), path, warnings)
+    given = {k: (_floats(rows, c, path=path) if c in rows.columns else None) for k, c in OPTICS_COLUMNS.items()}
+    optics, extra["optics_filled"] = fill_optics(given, OPTICS_COLUMNS, fill, len(rows), path, warnings)
     du = _floats(rows, "_rlnDefocusU", path=path)
     dv = _floats(rows, "_rlnDefocusV", path=path) if "_rlnDefocusV" in rows.columns else du
     return CTFParams.from_columns(
@@ -272,12 +272,12 @@ def image_names(pset: ParticleSet, out_dir: Path) -> list[str] | None:
     return [f"{fr + 1:06d}@{rel[f]}" for f, fr in zip(files.tolist(), frames.tolist())]
 
 
-def _angles(pset: ParticleSet, old: pd.DataFrame) -> np.ndarray:
-    """Euler angles for ``pset.rotations``; the file's own angles where they give the same matrix."""
-    euler = matrix_to_euler(pset.rotations)
+def _angles(rotations: np.ndarray, old: pd.DataFrame) -> np.ndarray:
+    """Euler angles for ``rotations``; the file's own angles where they give the same matrix."""
+    euler = matrix_to_euler(rotations)
     if all(c in old.columns for c in ANGLES):
         orig = np.stack([old[c].to_numpy(np.float64) for c in ANGLES], axis=1)
-        same = np.abs(euler_to_matrix(orig) - pset.rotations).max(axis=(1, 2)) < 1e-9
+        same = np.abs(euler_to_matrix(orig) - rotations).max(axis=(1, 2)) < 1e-9
         euler[same] = orig[same]
     return euler
 
@@ -306,7 +306,7 @@ def _particle_table(pset: ParticleSet, out_dir: Path) -> pd.DataFrame:
     if names is not None:
         df["_rlnImageName"] = names
     if pset.rotations is not None:
-        for col, v in zip(ANGLES, _angles(pset, old).T):
+        for col, v in zip(ANGLES, _angles(pset.rotations, old).T):
             df[col] = v
     new: dict[str, np.ndarray] = {}
     if pset.shifts_A is not None:

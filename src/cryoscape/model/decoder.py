@@ -7,13 +7,14 @@ construction. The support is the open Nyquist sphere ``|k| < 0.5`` cycles/px: th
 cube are never observed in a central slice within the mask, so the decoder returns 0 there
 rather than extrapolating.
 
-The ``"geom"`` positional encoding (:class:`cryoscape.model.posenc.LadderEncoding`) is a geometric ladder of frequencies from 1 to ``D/2`` cycles
-per unit ``k`` along three orthogonal directions per level, each level's triad turned by its own
-fixed random rotation. A ladder along the x, y and z axes at every level (what older checkpoints
-were trained with; they are still evaluated with it) makes sums of functions of ``kx``, ``ky`` or
-``kz`` alone the network's easiest outputs, and a function of ``kx`` alone is, in real space, a
-line along x through the box centre: fitting errors became spikes along the axes through the
-centre of every map (tests/test_model_volumes_artifact.py). Turned frames scatter them instead.
+The ``"geom"`` positional encoding (:class:`cryoscape.model.posenc.LadderEncoding`) is a geometric
+ladder of frequencies from 1 to ``D/2`` cycles per unit ``k`` along three orthogonal directions per
+level, each level's triad turned by its own fixed random rotation. A ladder along the x, y and z
+axes at every level (what older checkpoints were trained with; they are still evaluated with it)
+makes sums of functions of ``kx``, ``ky`` or ``kz`` alone the network's easiest outputs, and a
+function of ``kx`` alone is, in real space, a line along x through the box centre: fitting errors
+became spikes along the axes through the centre of every map (tests/test_model_volumes_artifact.py).
+Turned frames scatter them instead.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ class ImageEncoder(nn.Module):
     ``images: (B, D, D)`` real, centred, windowed, normalised -> two ``(B, zdim)`` tensors.
     """
 
+    mask: torch.Tensor  # buffer: the pixels inside the circle
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         if cfg.zdim < 1:

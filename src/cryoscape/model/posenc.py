@@ -37,6 +37,8 @@ class GeometricEncoding(nn.Module):
     ``coords: (..., 3)`` in cycles/px -> ``(..., 3 + 6 * n_freqs)``.
     """
 
+    freqs: torch.Tensor  # buffer
+
     def __init__(self, D: int, n_freqs: int) -> None:
         super().__init__()
         self.register_buffer("freqs", geometric_frequencies(D, n_freqs), persistent=False)
@@ -56,6 +58,8 @@ class GaussianEncoding(nn.Module):
     is a persistent buffer, so it is saved in the state_dict with the weights.
     ``coords: (..., 3)`` in cycles/px -> ``(..., 3 + 6 * n_freqs)``.
     """
+
+    b: torch.Tensor  # buffer
 
     def __init__(self, D: int, n_freqs: int, sigma: float) -> None:
         super().__init__()
@@ -97,6 +101,8 @@ class LadderEncoding(nn.Module):
     weights give the maps they always gave. ``coords: (..., 3)`` cycles/px -> ``(..., 3 + 6 * n_freqs)``.
     """
 
+    b: torch.Tensor  # buffer
+
     def __init__(self, D: int, n_freqs: int) -> None:
         super().__init__()
         self.D, self.n_freqs = D, n_freqs
@@ -114,7 +120,7 @@ class LadderEncoding(nn.Module):
         return torch.cat([coords, torch.sin(arg), torch.cos(arg)], dim=-1)
 
 
-def make_encoding(pe_type: str, D: int, n_freqs: int, sigma: float) -> nn.Module:
+def make_encoding(pe_type: str, D: int, n_freqs: int, sigma: float) -> LadderEncoding | GaussianEncoding:
     """The encoding named by ``ModelConfig.pe_type`` ("geom" or "gaussian")."""
     if pe_type == "geom":
         return LadderEncoding(D, n_freqs)

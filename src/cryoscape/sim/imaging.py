@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,7 +67,7 @@ def _runs(idx: np.ndarray) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` positions in sorted ``idx`` of its runs of consecutive values."""
     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
     bounds = np.concatenate([[0], breaks, [len(idx)]])
-    return zip(bounds[:-1], bounds[1:])
+    return itertools.pairwise(bounds)
 
 
 def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,

@@ -133,7 +133,7 @@ def hinge_angle_deg(t: float, max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG) -> f
 
 @lru_cache(maxsize=1)
 def _centre_A(max_angle_deg: float) -> np.ndarray:
-    xyz, w, dom = _pose_atoms(0.5, max_angle_deg)
+    xyz, w, _dom = _pose_atoms(0.5, max_angle_deg)
     return (xyz * w[:, None]).sum(0) / w.sum()
 
 

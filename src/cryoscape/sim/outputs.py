@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,7 @@ def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_me
 
 
 def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict[str, np.ndarray]:
+    assert pset.rotations is not None and pset.shifts_A is not None  # particle_set gives both
     gt = {"volume_index": parts.volume_index, "rotations": pset.rotations, "shifts_A": pset.shifts_A,
           "volume_t": bank.t, "volume_state": bank.state}
     if parts.t is not None:
@@ -69,7 +70,7 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
         "shift_max_px": cfg.shift_max_px if cfg.shift_max_px is not None else bank.D / 16,
         "noise_sigma": sigma,
         "signal_var": signal_var,
-        "measured_snr": "inf" if sigma == 0 else signal_var / sigma**2,
+        "measured_snr": "inf" if sigma == 0 else None if signal_var is None else signal_var / sigma**2,
         "snr_definition": "pixel variance of the noise-free (CTF-applied, shifted) images over the "
                           "whole box / noise variance",
     }
@@ -92,7 +93,8 @@ def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: fl
     write_cryodrgn_poses(pset, outdir / "poses.pkl")
     if pset.ctf is not None:
         write_cryodrgn_ctf(pset, outdir / "ctf.pkl")
-    np.savez(outdir / "ground_truth.npz", **_ground_truth(bank, parts, pset))
+    gt: dict[str, Any] = _ground_truth(bank, parts, pset)  # Any: numpy types **kwds against allow_pickle
+    np.savez(outdir / "ground_truth.npz", **gt)
     text = json.dumps(_record(cfg, bank, parts, sigma), indent=2)
     atomic_write_bytes(outdir / "simulation.json", (text + "\n").encode())
     return star

@@ -94,7 +94,7 @@ def sample_ctf(n: int, rng: np.random.Generator, *, defocus_min_A: float, defocu
     mean = rng.uniform(defocus_min_A, defocus_max_A, n)
     delta = rng.uniform(0.0, astigmatism_A, n) if astigmatism_A > 0 else np.zeros(n)
     angle = rng.uniform(0.0, 180.0, n) if astigmatism_A > 0 else np.zeros(n)
-    bfac = bfactor_A2
+    bfac: float | np.ndarray = bfactor_A2
     if bfactor_max_A2 is not None:  # drawn after the others: the same seed keeps the same defoci
         bfac = rng.uniform(bfactor_A2, bfactor_max_A2, n)
     return CTFParams.from_columns(

@@ -82,7 +82,8 @@ def volume_file_bank(paths: Sequence[str | os.PathLike], kind: str, D: int | Non
     """Maps from MRC files, which must share one cubic box (and voxel size, unless ``psize_A`` given)."""
     from cryoscape.io.mrc import read_volume
 
-    vols, sizes = [], []
+    vols: list[np.ndarray] = []
+    sizes = []
     for p in paths:
         v, ps = read_volume(p)
         if len(v) % 2:

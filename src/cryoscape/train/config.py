@@ -120,6 +120,8 @@ class TrainConfig:
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` = fraction of the run's steps done (0..1); needs a
         :meth:`resolved` ``lr``."""
+        if self.lr is None:
+            raise ValueError("TrainConfig.lr_at needs a resolved lr (see TrainConfig.resolved)")
         if self.lr_schedule == "constant":
             return self.lr
         f = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))   # cosine

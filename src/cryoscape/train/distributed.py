@@ -25,7 +25,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -220,7 +220,8 @@ def session(device_name: str | None) -> Iterator[DistContext]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
         eager = "device_id" in inspect.signature(tdist.init_process_group).parameters  # torch >= 2.3
-        tdist.init_process_group("nccl", **({"device_id": device} if eager else {}))
+        eager_opt: dict[str, Any] = {"device_id": device} if eager else {}
+        tdist.init_process_group("nccl", **eager_opt)
     else:
         tdist.init_process_group("gloo")
     ctx = DistContext(device, world, rank, local, enabled=True)

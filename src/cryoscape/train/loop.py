@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,6 +76,8 @@ class Trainer:
     def __init__(self, outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig,
                  train_cfg: TrainConfig, data: ParticleData, progress: bool | None = None,
                  dist: DistContext | None = None) -> None:
+        if train_cfg.lr is None or train_cfg.amp is None:
+            raise ValueError("Trainer needs a resolved TrainConfig (see TrainConfig.resolved)")
         self.outdir, self.mcfg, self.dcfg, self.tcfg, self.data = outdir, model_cfg, data_cfg, train_cfg, data
         self.progress = progress
         self.dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
@@ -88,7 +92,7 @@ class Trainer:
         pre = Preprocessor(model_cfg.D, data_cfg.norm[1], data_cfg.sign, self.device)
         self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0))
         self.loss_module = LossModule(self.model, self.objective)
-        self.forward = self.loss_module  # wrapped in DDP by run() under torchrun
+        self.forward: torch.nn.Module = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []
         self.start_epoch = 0
 
@@ -125,7 +129,8 @@ class Trainer:
         # buffers (pixel masks, encoding frequencies) never change: no need to sync them per step
         # (recent torch renamed the option)
         params = inspect.signature(DistributedDataParallel).parameters
-        no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False}
+        option = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+        no_sync: dict[str, Any] = {option: False}
         return DistributedDataParallel(self.loss_module, device_ids=ids, **no_sync)
 
     def _step(self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator,
@@ -284,7 +289,7 @@ def _prepare(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_c
     return ckpt
 
 
-def train(outdir: str | Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
+def train(outdir: str | os.PathLike, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
           data: ParticleData, overwrite: bool = False, progress: bool | None = None,
           dist: DistContext | None = None) -> TrainResult:
     """Train (or resume training) into ``outdir``; see docs/outputs.md for what is written.

@@ -30,6 +30,7 @@ sampling noise and keeps its own rows, so all ranks together draw what one proce
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -38,6 +39,9 @@ from cryoscape.data.preprocess import Preprocessor
 from cryoscape.fourier.ctf import compute_ctf
 from cryoscape.fourier.slicing import rotate_lattice
 from cryoscape.train.distributed import BatchPart
+
+if TYPE_CHECKING:
+    from cryoscape.model.vae import ReconModel
 
 
 @dataclass
@@ -77,7 +81,7 @@ class ReconObjective:
         self._band = float(value)
         self.n_fit = self.pre.half.count_within(self._band)
 
-    def __call__(self, model: torch.nn.Module, images: torch.Tensor, rot: torch.Tensor,
+    def __call__(self, model: ReconModel, images: torch.Tensor, rot: torch.Tensor,
                  shift_px: torch.Tensor, ctf: torch.Tensor | None,
                  generator: torch.Generator | None = None, part: BatchPart | None = None) -> LossTerms:
         """``images: (B, D, D)`` raw, ``rot: (B, 3, 3)``, ``shift_px: (B, 2)``, ``ctf: (B, 8) | None``;
@@ -107,7 +111,7 @@ class ReconObjective:
         return LossTerms(loss, mse, kl)
 
     @torch.no_grad()
-    def latent_means(self, model: torch.nn.Module, images: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
+    def latent_means(self, model: ReconModel, images: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:
         """``(B, zdim)`` posterior means: the latents reported for each particle (no sampling)."""
         enc, _ = self.pre(images, shift_px)
         mu, _ = model.encode(enc)
@@ -138,7 +142,7 @@ class LossModule(nn.Module):
     ``(loss, mse, kl)``; ``self.model`` is the plain model (checkpoints save its ``state_dict``).
     """
 
-    def __init__(self, model: nn.Module, objective: ReconObjective) -> None:
+    def __init__(self, model: ReconModel, objective: ReconObjective) -> None:
         super().__init__()
         self.model, self.objective = model, objective
 

@@ -7,6 +7,7 @@ unless ``overwrite``, which deletes cryoscape's own files there (and nothing els
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -30,13 +31,13 @@ OUTPUT_RE = re.compile(r"^(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.
 TEMP_RE = re.compile(r"^\.(config\.yaml|log\.csv|weights(\.\d+)?\.pt|z(\.\d+)?\.npy)\..+\.tmp$")
 
 
-def previous_config(outdir: str | Path) -> tuple[ModelConfig, DataConfig, TrainConfig] | None:
+def previous_config(outdir: str | os.PathLike) -> tuple[ModelConfig, DataConfig, TrainConfig] | None:
     """The configs of the run in ``outdir``, or None if there is none."""
     path = Path(outdir) / CONFIG_NAME
     return load_config(path) if path.is_file() else None
 
 
-def check_same_data(outdir: str | Path, fingerprint: dict, accept: bool = False) -> list[str]:
+def check_same_data(outdir: str | os.PathLike, fingerprint: dict, accept: bool = False) -> list[str]:
     """Refuse to resume the run in ``outdir`` on data that differ from what it was trained on
     (same paths and count, other content); ``accept``: return the differences instead."""
     from cryoscape.io.fingerprint import fingerprint_differences

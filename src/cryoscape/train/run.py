@@ -124,7 +124,8 @@ def plan_run(run: RunConfig, data: ParticleData, fingerprint: dict | None = None
     from cryoscape.train.outdir import previous_config
 
     prev = None if run.overwrite else previous_config(run.outdir)
-    data_cfg = DataConfig(particles=_abs(run.particles), D=data.D, psize_A=data.psize_A, n_particles=len(data),
+    data_cfg = DataConfig(particles=str(Path(run.particles).absolute()), D=data.D, psize_A=data.psize_A,
+                          n_particles=len(data),
                           datadir=_abs(run.datadir), poses=_abs(run.poses), ctf=_abs(run.ctf), ind=_abs(run.ind),
                           box=run.box, apix=run.apix, uninvert_data=run.uninvert_data, use_ctf=run.use_ctf,
                           fingerprint=fingerprint)
@@ -142,7 +143,8 @@ def plan_run(run: RunConfig, data: ParticleData, fingerprint: dict | None = None
                             dec_width=run.dec_width, dec_depth=run.dec_depth, pe_type=run.pe_type,
                             pe_dim=run.pe_dim)
     dev = device if device is not None else resolve_device(run.device)
-    return (model_cfg, replace(data_cfg, norm=tuple(float(x) for x in norm)),
+    mean, std = norm
+    return (model_cfg, replace(data_cfg, norm=(float(mean), float(std))),
             train_cfg.resolved(data.D, amp_supported(dev)))
 
 
@@ -217,10 +219,9 @@ def _to_device(data: ParticleData, dev: torch.device) -> ParticleData:
     memory instead of a host-to-device copy per step."""
     import torch
 
-    mv = lambda t: None if t is None else t.to(dev)
     images = data.images
     if images is not None and dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
         images = images.to(dev) if images.numel() * 4 <= 0.4 * free else images.pin_memory()
-    return replace(data, rotations=mv(data.rotations), shifts_px=mv(data.shifts_px),
-                   ctf=mv(data.ctf), images=images)
+    return replace(data, rotations=data.rotations.to(dev), shifts_px=data.shifts_px.to(dev),
+                   ctf=None if data.ctf is None else data.ctf.to(dev), images=images)
