@@ -103,13 +103,16 @@ def latent_quality(z: np.ndarray, gt: dict) -> dict[str, float]:
     return truth_scores(z, t=gt.get("t"), state=gt.get("state"))
 
 
-def perimage_cryoscape(run: Path, sim: Path, n_sample: int, device: str = "cpu") -> dict[str, float]:
-    """Per-image FSC (mean AUC, mean resolution at 0.5) of a cryoscape run's last checkpoint."""
+def perimage_cryoscape(run: Path, sim: Path, n_sample: int, device: str = "cpu",
+                       epoch: int | None = None) -> dict[str, float]:
+    """Per-image FSC (mean AUC, mean resolution at 0.5) of a cryoscape run's checkpoint of
+    ``epoch`` (None: the last)."""
     from cryoscape.analysis.perimage import evaluate_run
     from cryoscape.analysis.volumes import load_run
 
-    trained = load_run(run, None, device=device)
-    return evaluate_run(trained, np.load(run / "z.npy"), sim, n_sample=n_sample).summary()
+    trained = load_run(run, epoch, device=device)
+    z = np.load(run / ("z.npy" if epoch is None else f"z.{epoch}.npy"))
+    return evaluate_run(trained, z, sim, n_sample=n_sample).summary()
 
 
 def cryodrgn_last_codes(run: Path) -> tuple[int, np.ndarray]:

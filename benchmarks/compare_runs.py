@@ -4,7 +4,9 @@
 separately (e.g. each on its own pinned core, or with different number formats) with the same
 scorer: every epoch's latent quality against the ground truth, training seconds per epoch from
 each tool's own log, the last epoch's per-image FSC, and the time each cryoscape run needed to
-reach cryoDRGN's final latent quality. Wall time and peak RSS of each run come from
+reach cryoDRGN's final latent quality, and to reach both it and cryoDRGN's final per-image FSC
+AUC (the per-image FSC of a cryoscape epoch is computed from the first epoch at the latent target
+on, until one reaches the AUC target: the first epoch where both hold). Wall time and peak RSS of each run come from
 `common.measure` (given per run, as the tools were measured when they ran).
 
 Usage:
@@ -28,6 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Measured, perimage_cryodrgn, perimage_cryoscape
 from provenance import provenance
 from train_vs_cryodrgn import cryodrgn_curve, cryoscape_curve, first_reaching, plot
+
+
+def reaching_both(run: Path, sim: Path, curve: list, metric: str, target: float, auc_target: float,
+                  n_sample: int) -> dict:
+    """The first epoch of a cryoscape run at both the latent target and the per-image FSC AUC
+    target: ``{"epoch", "s", "auc"}`` (epoch and s None if no epoch gets there), plus every
+    epoch's AUC that was computed on the way."""
+    aucs = {}
+    for epoch, (secs, q) in enumerate(curve):
+        if q[metric] < target:
+            continue
+        aucs[epoch] = perimage_cryoscape(run, sim, n_sample, epoch=epoch)["mean_auc"]
+        print(f"  {run.name} epoch {epoch}: {metric} {q[metric]:.3f}, per-image AUC {aucs[epoch]:.3f}", flush=True)
+        if aucs[epoch] >= auc_target:
+            return {"epoch": epoch, "s": secs, "auc": aucs[epoch], "aucs": aucs}
+    return {"epoch": None, "s": None, "auc": None, "aucs": aucs}
 
 
 def main() -> None:
@@ -55,9 +73,11 @@ def main() -> None:
             log = list(csv.DictReader(f))
         tools[name] = {"curve": cryoscape_curve(Path(run), gt), "cost": Measured(float(wall), float(rss), None, False),
                        "command": cmd, "perimage": perimage_cryoscape(Path(run), args.sim, args.perimage),
+                       "run": run,
                        "log": [{k: float(r[k]) for k in ("band", "seconds", "images_per_s") if r.get(k)} for r in log]}
     target = tools["cryoDRGN"]["curve"][-1][1][metric]
     t_drgn = tools["cryoDRGN"]["curve"][-1][0]
+    auc_target = tools["cryoDRGN"]["perimage"]["mean_auc"]
     print(f"| tool | epochs | training s | img/s (median epoch) | peak RSS GB | final {metric} | "
           f"reaches cryoDRGN's final {metric} after | per-image FSC AUC | per-image res@0.5 Å |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -67,10 +87,14 @@ def main() -> None:
         c, per = t["curve"], t["perimage"]
         epoch_s = np.diff([0.0] + [s for s, _ in c])
         reached = first_reaching(c, metric, target)
+        both = None if name == "cryoDRGN" else reaching_both(Path(t["run"]), args.sim, c, metric, target,
+                                                             auc_target, args.perimage)
         row = {"command": t["command"], "epochs": len(c), "train_s": c[-1][0], "wall_s": t["cost"].wall_s,
                "rss_gb": t["cost"].rss_gb, "images_per_s": n / float(np.median(epoch_s)),
                "final": c[-1][1], "reached_target_s": reached,
                "speedup_to_target": None if reached is None else t_drgn / reached,
+               **({} if both is None else {"reached_both": both,
+                                           "speedup_to_both": None if both["s"] is None else t_drgn / both["s"]}),
                "curve": [[s, q] for s, q in c], "epochs_log": t.get("log"),
                **{f"perimage_{k}": v for k, v in per.items()}}
         out[name] = row

@@ -13,6 +13,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -31,17 +32,17 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train.objective import LossModule, ReconObjective
 D, B, fmt, tuned = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
-threads, images = int(sys.argv[5]), int(sys.argv[6])
+threads, images, width = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 torch.set_num_threads(threads)
 took = tune_cpu_allocator() if tuned else False
 torch.manual_seed(0)
-model = ReconModel(ModelConfig(D=D, zdim=8))
+model = ReconModel(ModelConfig(D=D, zdim=8, dec_width=width))
 objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5)
 step_module = LossModule(model, objective)
 opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 rot = torch.as_tensor(random_rotations(B, np.random.default_rng(0))).float()
 img, shift = torch.randn(B, D, D), torch.randn(B, 2)
-ctf = torch.tensor([[D, 3.0, 15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1]]).repeat(B, 1)
+ctf = torch.tensor([[15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0]]).repeat(B, 1)  # CTF_COLUMNS order
 ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fmt == "bf16")
 def step():
     with ctx:
@@ -62,23 +63,23 @@ def main() -> None:
     ap.add_argument("-D", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--formats", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
+    ap.add_argument("--dec-width", type=int, nargs="+", default=[256], help="decoder hidden widths")
+    ap.add_argument("--allocator", nargs="+", default=["default", "tuned"], choices=("default", "tuned"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=256, help="images timed per setting (after 3 warm-up steps)")
     ap.add_argument("-o", "--out", required=True, help="results JSON")
     args = ap.parse_args()
     rows = []
-    print("| D | batch | format | allocator | img/s |\n|---|---|---|---|---|")
-    for D in args.D:
-        for B in args.batch:
-            for fmt in args.formats:
-                for tuned in (False, True):
-                    out = subprocess.run([sys.executable, "-c", _STEP, str(D), str(B), fmt, str(int(tuned)),
-                                          str(args.threads), str(args.images)],
-                                         capture_output=True, text=True, check=True).stdout
-                    r = {"D": D, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
-                    rows.append(r)
-                    print(f"| {D} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
-                          f"{r['images_per_s']:.1f} |", flush=True)
+    print("| D | decoder width | batch | format | allocator | img/s |\n|---|---|---|---|---|---|")
+    for D, width, B, fmt, alloc in itertools.product(args.D, args.dec_width, args.batch, args.formats,
+                                                     args.allocator):
+        out = subprocess.run([sys.executable, "-c", _STEP, str(D), str(B), fmt, str(int(alloc == "tuned")),
+                              str(args.threads), str(args.images), str(width)],
+                             capture_output=True, text=True, check=True).stdout
+        r = {"D": D, "dec_width": width, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
+        rows.append(r)
+        print(f"| {D} | {width} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
+              f"{r['images_per_s']:.1f} |", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows},
                                          indent=1))

@@ -32,6 +32,7 @@ from cryoscape.train.config import (
     LR_FLOOR,
     LR_SCHEDULES,
     MARCH_START,
+    SAMPLE_CORE,
     TrainConfig,
 )
 
@@ -60,6 +61,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help=f"frequency marching: fit lattice points within a radius growing from "
                    f"{MARCH_START * 100:g}%% of Nyquist to all of them over this fraction of the run; 0: all "
                    f"from the start (default: {TrainConfig.freq_march:g}; a resumed run keeps its own)")
+    p.add_argument("--hf-sample", type=float, metavar="SHARE",
+                   help=f"each image fits all Fourier coefficients within {SAMPLE_CORE * 100:g}%% of Nyquist and "
+                   "this share of those beyond, drawn afresh each step and weighted up (an unbiased estimate "
+                   f"of the full loss); 1: all (default: {TrainConfig.hf_sample:g}; a resumed run keeps its own)")
     g = p.add_argument_group("architecture")
     m = ModelConfig
     g.add_argument("--enc-width", type=int, default=m.enc_width, help=f"encoder hidden width (default: {m.enc_width})")

@@ -34,6 +34,9 @@ BETA_WARMUP_START = 0.25
 BETA_WARMUP_IMAGES = 20_000
 #: Frequency marching: the band the loss fits starts at this fraction of the Nyquist radius.
 MARCH_START = 0.25
+#: Sampled high frequencies: every step fits all lattice points within this fraction of Nyquist and a
+#: random share (``TrainConfig.hf_sample``) of those beyond it.
+SAMPLE_CORE = 0.35
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
 
@@ -102,6 +105,13 @@ class TrainConfig:
     #: and the coarse map are learned from low frequencies alone. The default, 30% of the run, was
     #: chosen on the demo-sized benchmarks (benchmarks/README.md, "Frequency marching").
     freq_march: float = 0.3
+    #: Share of the lattice points beyond ``SAMPLE_CORE`` of Nyquist that each image fits per step,
+    #: drawn at random per image and step and weighted by its inverse (an unbiased estimate of the
+    #: full loss); 1: every point. The decoder's cost is per point, and beyond the low frequencies
+    #: at cryo-EM SNRs a point's gradient is mostly noise, so a share of them, fresh each step, steers
+    #: the map nearly as well. Chosen on the demo-sized benchmarks (benchmarks/README.md,
+    #: "Sampled high frequencies").
+    hf_sample: float = 0.35
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -110,6 +120,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.beta_warmup must be >= 0 images, got {self.beta_warmup}")
         if not 0.0 <= self.freq_march <= 1.0:
             raise ValueError(f"TrainConfig.freq_march must be a fraction of the run in [0, 1], got {self.freq_march}")
+        if not 0.0 < self.hf_sample <= 1.0:
+            raise ValueError(f"TrainConfig.hf_sample must be a share in (0, 1], got {self.hf_sample}")
 
     def resolved(self, D: int, amp: bool) -> TrainConfig:
         """This config with its automatic choices made for a box of ``D`` px on a device where
@@ -169,7 +181,8 @@ def default_lr(D: int) -> float:
 RESUME_KEYS = {
     "model": None,  # all of them
     "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
-    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup", "freq_march"),
+    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup", "freq_march",
+              "hf_sample"),
 }
 
 
@@ -208,6 +221,7 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         train.setdefault("lr_schedule", "constant")  # written before schedules: it ran at a constant rate
         train.setdefault("beta_warmup", 0)  # written before the warm-up: a constant weight
         train.setdefault("freq_march", 0.0)  # written before frequency marching: every point fitted
+        train.setdefault("hf_sample", 1.0)  # written before sampled high frequencies: every point fitted
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
         return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),

@@ -90,7 +90,8 @@ class Trainer:
         self.autocast, scaled = autocast_for(self.device, train_cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         pre = Preprocessor(model_cfg.D, data_cfg.norm[1], data_cfg.sign, self.device)
-        self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0))
+        self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0),
+                                        train_cfg.hf_sample)
         self.loss_module = LossModule(self.model, self.objective)
         self.forward: torch.nn.Module = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []

@@ -16,8 +16,12 @@ reported, scale-free quantities
 both averaged over the batch. Under frequency marching
 (:attr:`~cryoscape.train.config.TrainConfig.freq_march`) the sum runs over the points of the
 current band only, still divided by ``N``: every point weighs what it weighs in the full loss, and
-the KL keeps its weight against the data; ``beta = 1`` is the true ELBO, the default (reached after a
-warm-up, :attr:`~cryoscape.train.config.TrainConfig.beta_warmup`) ``beta = 4/zdim``
+the KL keeps its weight against the data. With sampled high frequencies
+(:attr:`~cryoscape.train.config.TrainConfig.hf_sample` ``= s < 1``) each image's sum runs over the
+points within :data:`~cryoscape.train.config.SAMPLE_CORE` of Nyquist and a random share ``s`` of
+the band's points beyond, drawn per image and step, each of those weighted ``1/s``: an unbiased
+estimate of the band's sum at a fraction of the decoder's work. ``beta = 1`` is the true ELBO,
+the default (reached after a warm-up, :attr:`~cryoscape.train.config.TrainConfig.beta_warmup`) ``beta = 4/zdim``
 (:data:`~cryoscape.train.config.BETA_ZDIM`) weakens the prior. The trainer sets :attr:`beta` per
 step. For ``zdim = 0`` the loss is the mse alone.
 
@@ -38,6 +42,7 @@ from torch import nn
 from cryoscape.data.preprocess import Preprocessor
 from cryoscape.fourier.ctf import compute_ctf
 from cryoscape.fourier.slicing import rotate_lattice
+from cryoscape.train.config import SAMPLE_CORE
 from cryoscape.train.distributed import BatchPart
 
 if TYPE_CHECKING:
@@ -62,12 +67,15 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 class ReconObjective:
     """Computes :class:`LossTerms` for a batch and the latent means for the eval pass.
 
-    ``psize_A`` converts lattice frequencies to 1/Å for the CTF; ``beta`` weights the KL.
+    ``psize_A`` converts lattice frequencies to 1/Å for the CTF; ``beta`` weights the KL;
+    ``hf_sample``: the share of points beyond the core each image fits per step (1: all).
     """
 
-    def __init__(self, pre: Preprocessor, psize_A: float, beta: float) -> None:
+    def __init__(self, pre: Preprocessor, psize_A: float, beta: float, hf_sample: float = 1.0) -> None:
         self.pre, self.psize_A, self.beta = pre, float(psize_A), float(beta)
         self.freqs_A = pre.half.freqs / self.psize_A
+        self.hf_sample = float(hf_sample)
+        self.n_core = pre.half.count_within(SAMPLE_CORE)
         self.band = 1.0
 
     @property
@@ -97,18 +105,43 @@ class ReconObjective:
             kl_each = kl_to_standard_normal(mu.float(), logvar.float())
             kl = kl_each.mean() if part is None else _share(kl_each, part)
         n_all, n = data.shape[1], self.n_fit  # the band's points are the first n (sorted by radius)
-        data = data[:, :n]
-        coords = rotate_lattice(self.pre.half.freqs[:n], rot)
+        idx, tail_weight = self._sample(n, data.shape[0], generator, part)
+        if idx is None:
+            data, freqs, freqs_A = data[:, :n], self.pre.half.freqs[:n], self.freqs_A[:n]
+        else:  # (b, m) points of each image
+            data, freqs, freqs_A = data.gather(1, idx), self.pre.half.freqs[idx], self.freqs_A[idx]
+        coords = rotate_lattice(freqs, rot)
         pred = model.decode(coords, z)
         if ctf is not None:
-            pred = pred * compute_ctf(self.freqs_A[:n], ctf)
+            pred = pred * compute_ctf(freqs_A, ctf)
         sq = (pred - data).abs().square()
+        if idx is not None:
+            sq = torch.cat([sq[:, :self.n_core], sq[:, self.n_core:] * tail_weight], dim=1)
         # per point of the whole image, as if the points outside the band fitted exactly: every
         # point weighs what it weighs in the full loss, at any band
         mse = (sq.sum(1).mean() if part is None else _share(sq, part)) / n_all
         # the KL is weighed per point of the whole image, whatever the band: beta keeps its meaning
         loss = mse + (self.beta / n_all) * kl if z is not None else mse
         return LossTerms(loss, mse, kl)
+
+    def _sample(self, n: int, b: int, generator: torch.Generator | None,
+                part: BatchPart | None) -> tuple[torch.Tensor | None, float]:
+        """``(b, m)`` indices of the points each image fits this step (the core's, then a random
+        share of the band's tail) and the tail's weight; ``(None, 1)`` where every point of the
+        band is fitted. For a part: its rows of the draw for the whole global batch."""
+        core, tail = self.n_core, n - self.n_core
+        k = round(self.hf_sample * tail)
+        if self.hf_sample >= 1.0 or tail <= 0 or k >= tail:
+            return None, 1.0
+        k = max(k, 1)
+        device = self.pre.half.freqs.device
+        rows = b if part is None else part.total
+        keys = torch.rand((rows, tail), generator=generator, device=device)
+        if part is not None:
+            keys = keys[part.offset:part.offset + part.size] if part.size else keys[:1]
+        pick = keys.topk(k, dim=1, sorted=False).indices + core
+        idx = torch.cat([torch.arange(core, device=device).expand(len(pick), core), pick], dim=1)
+        return idx, tail / k
 
     @torch.no_grad()
     def latent_means(self, model: ReconModel, images: torch.Tensor, shift_px: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 #: Settings a resumed run keeps from its config.yaml unless given (as well as its normalisation):
 #: they change what it computes, and their defaults (the box's lr...) may have changed since.
-KEPT_ON_RESUME = {"lr": float, "lr_schedule": str, "beta": float, "beta_warmup": int, "freq_march": float}
+KEPT_ON_RESUME = {"lr": float, "lr_schedule": str, "beta": float, "beta_warmup": int, "freq_march": float,
+                  "hf_sample": float}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class RunConfig:
     beta: float | None = None
     beta_warmup: int | None = None
     freq_march: float | None = None
+    hf_sample: float | None = None
     amp: bool | None = TrainConfig.amp
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
@@ -94,6 +96,8 @@ class RunConfig:
             raise InputError("--lr must be > 0 and --beta >= 0")
         if self.freq_march is not None and not 0 <= self.freq_march <= 1:
             raise InputError(f"--freq-march must be a fraction of the run in [0, 1], got {self.freq_march}")
+        if self.hf_sample is not None and not 0 < self.hf_sample <= 1:
+            raise InputError(f"--hf-sample must be a share in (0, 1], got {self.hf_sample}")
         if self.beta_warmup is not None and self.beta_warmup < 0:
             raise InputError(f"--beta-warmup must be >= 0 images, got {self.beta_warmup}")
         if self.pe_dim is not None and self.pe_dim < 1:
