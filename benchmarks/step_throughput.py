@@ -1,10 +1,12 @@
-"""Images per second of one cryoscape training step, per box, batch, number format and host allocator.
+"""Images per second of one cryoscape training step, per box, batch, number format, host allocator,
+decoder width and share of sampled high frequencies.
 
 Each setting runs in a fresh process (the allocator setting is process-wide and cannot be undone):
 the default model (zdim 8, encoder and decoder 256 x 3) takes Adam steps on random images with
 random poses and a CTF, after warm-up steps; ``--threads`` torch threads. This isolates the
 step's arithmetic from reading particles, so it is the per-image work that the training figures
-divide into wall time. Writes a JSON with the command, commit, versions and machine.
+divide into wall time; each row also records the process's peak RSS. Writes a JSON with the
+command, commit, versions and machine.
 
 Usage:
     python benchmarks/step_throughput.py -D 64 128 --batch 8 32 --threads 1 -o results/cpu/step_throughput.json
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance
 
 _STEP = """
-import json, sys, time
+import json, resource, sys, time
 import numpy as np, torch
 from cryoscape.data.preprocess import Preprocessor
 from cryoscape.device import tune_cpu_allocator
@@ -32,12 +34,12 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train.objective import LossModule, ReconObjective
 D, B, fmt, tuned = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
-threads, images, width = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+threads, images, width, hf = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
 torch.set_num_threads(threads)
 took = tune_cpu_allocator() if tuned else False
 torch.manual_seed(0)
 model = ReconModel(ModelConfig(D=D, zdim=8, dec_width=width))
-objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5)
+objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5, hf_sample=hf)
 step_module = LossModule(model, objective)
 opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 rot = torch.as_tensor(random_rotations(B, np.random.default_rng(0))).float()
@@ -54,7 +56,8 @@ n = max(3, images // B)
 t = time.perf_counter()
 for _ in range(n):
     step()
-print(json.dumps({"images_per_s": n * B / (time.perf_counter() - t), "allocator_tuned": took}))
+print(json.dumps({"images_per_s": n * B / (time.perf_counter() - t), "allocator_tuned": took,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
 """
 
 
@@ -64,22 +67,26 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--formats", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
     ap.add_argument("--dec-width", type=int, nargs="+", default=[256], help="decoder hidden widths")
+    ap.add_argument("--hf-sample", type=float, nargs="+", default=[1.0],
+                    help="shares of the coefficients beyond the core fitted per step (train --hf-sample)")
     ap.add_argument("--allocator", nargs="+", default=["default", "tuned"], choices=("default", "tuned"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=256, help="images timed per setting (after 3 warm-up steps)")
     ap.add_argument("-o", "--out", required=True, help="results JSON")
     args = ap.parse_args()
     rows = []
-    print("| D | decoder width | batch | format | allocator | img/s |\n|---|---|---|---|---|---|")
-    for D, width, B, fmt, alloc in itertools.product(args.D, args.dec_width, args.batch, args.formats,
-                                                     args.allocator):
+    print("| D | decoder width | hf share | batch | format | allocator | img/s | peak RSS GB |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for D, width, hf, B, fmt, alloc in itertools.product(args.D, args.dec_width, args.hf_sample, args.batch,
+                                                         args.formats, args.allocator):
         out = subprocess.run([sys.executable, "-c", _STEP, str(D), str(B), fmt, str(int(alloc == "tuned")),
-                              str(args.threads), str(args.images), str(width)],
+                              str(args.threads), str(args.images), str(width), str(hf)],
                              capture_output=True, text=True, check=True).stdout
-        r = {"D": D, "dec_width": width, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
+        r = {"D": D, "dec_width": width, "hf_sample": hf, "batch": B, "format": fmt,
+             **json.loads(out.splitlines()[-1])}
         rows.append(r)
-        print(f"| {D} | {width} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
-              f"{r['images_per_s']:.1f} |", flush=True)
+        print(f"| {D} | {width} | {hf:g} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
+              f"{r['images_per_s']:.1f} | {r['peak_rss_gb']:.2f} |", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows},
                                          indent=1))

@@ -44,6 +44,26 @@ def allocator_table(path: Path, root: Path) -> list[str]:
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
+def sampling_step_table(path: Path, root: Path) -> list[str]:
+    """Per-step img/s and peak RSS with every coefficient fitted and with sampled high frequencies."""
+    r = _load(path)
+    rows: dict[tuple, dict] = {}
+    for x in r["rows"]:
+        rows.setdefault((x["D"], x["batch"], x["format"]), {})[x["hf_sample"]] = x
+    lines = ["| box | batch | format | img/s, every coefficient | img/s, sampled (share) | gain | "
+             "peak RSS GB, every / sampled |", "|---|---|---|---|---|---|---|"]
+    for (D, B, fmt), v in rows.items():
+        if 1.0 not in v:
+            continue
+        full = v[1.0]
+        for share, x in sorted(v.items()):
+            if share < 1.0:
+                lines.append(f"| {D} | {B} | {fmt} | {full['images_per_s']:.2f} | "
+                             f"{x['images_per_s']:.2f} ({share:g}) | {x['images_per_s'] / full['images_per_s']:.2f}x | "
+                             f"{full['peak_rss_gb']:.2f} / {x['peak_rss_gb']:.2f} |")
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
 def _flags(cmd: str) -> str:
     """The options that tell one ablation run from the others (what follows the common part)."""
     body = cmd.split("#")[0]
@@ -132,6 +152,8 @@ def regime_section(results: Path, root: Path) -> list[str]:
     for title, files, fn in parts:
         if files[0].exists():
             out += [f"**{title}**", "", *fn(files[0], root), ""]
+    for path in sorted(cpu.glob("step_throughput_hfsample*.json")):
+        out += ["**Sampled high frequencies, one training step**", "", *sampling_step_table(path, root), ""]
     demos = sorted(cpu.glob("demo_*.json"))
     if demos:
         out += ["**`bash scripts/demo.sh` (= `cryoscape demo`)**", "", *demo_table(demos, root), ""]
