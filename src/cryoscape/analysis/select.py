@@ -9,13 +9,19 @@ the original file, and ``NAME.star`` / ``NAME.cs`` hold exactly those rows.
 from __future__ import annotations
 
 import operator
+import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryoscape.errors import InputError
+
+if TYPE_CHECKING:
+    from cryoscape.io.particles import ParticleSet
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -128,7 +134,7 @@ def cluster_selections(labels: np.ndarray, clusters: list[int] | None = None) ->
     return {name: np.flatnonzero(np.isin(labels, clusters))}
 
 
-def load_source(rp: RunParticles):
+def load_source(rp: RunParticles) -> ParticleSet | None:
     """The original particle file as a ParticleSet (poses/CTF overrides of the run applied),
     or None with a warning when it cannot be read (index files are still written)."""
     from cryoscape.io.load import load_particles
@@ -147,19 +153,26 @@ def load_source(rp: RunParticles):
     return pset
 
 
-def write_selection(name: str, ind: np.ndarray, outdir: Path, rp: RunParticles, source=None) -> list[Path]:
-    """Write ``NAME.pkl`` (original-file rows) and, with a readable star/cs ``source``,
-    ``NAME.star`` (and ``NAME.cs`` for cryoSPARC input). Returns the files written."""
-    from cryoscape.io.write import write_index, write_particles
+def write_selection(name: str, ind: np.ndarray, outdir: str | os.PathLike, rp: RunParticles,
+                    source: ParticleSet | None = None, formats: Sequence[str] | None = None) -> list[Path]:
+    """Write ``NAME.pkl`` (rows of the original file) and, with a readable star/cs ``source``,
+    the subset in each of ``formats`` (``.star``, ``.cs``; default ``.star``, and ``.cs`` too
+    for cryoSPARC input). ``ind`` are run-relative (rows of ``z.npy``). Returns the files written."""
+    from cryoscape.io.write import WRITABLE, write_index, write_particles
 
+    if formats is None:
+        formats = (".star", ".cs") if source is not None and source.source_format == "cs" else (".star",)
+    bad = [f for f in formats if f not in WRITABLE]
+    if bad:
+        raise InputError(f"cannot write particles as {bad[0]!r}; use one of {', '.join(WRITABLE)}")
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     rows = to_source_rows(ind, rp.run_ind)
     written = [outdir / f"{name}.pkl"]
     write_index(rows, written[0])
     if source is not None:
         sub = source.subset(rows)
-        exts = (".star", ".cs") if source.source_format == "cs" else (".star",)
-        for ext in exts:
+        for ext in formats:
             write_particles(sub, outdir / f"{name}{ext}")
             written.append(outdir / f"{name}{ext}")
     return written
