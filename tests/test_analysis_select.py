@@ -112,6 +112,24 @@ def test_index_file_selection_and_bad_input(tmp_path):
         run_select([str(run), "--threshold", "z9", "<", "0", "-o", str(out)])
 
 
+def test_write_selection_formats_from_python(tmp_path):
+    """``formats`` writes a star input's subset as .cs too; an unknown format is refused."""
+    particles = make_particles(tmp_path, ".star")
+    run_ind = np.arange(10, 30)
+    run = make_run(tmp_path, particles, run_ind, np.zeros((20, 2)))
+    rp = sel.run_particles(run)
+    source = sel.load_source(rp)
+    files = sel.write_selection("pick", np.array([0, 4]), str(tmp_path / "out"), rp, source,
+                                formats=(".star", ".cs"))
+    assert [f.name for f in files] == ["pick.pkl", "pick.star", "pick.cs"]
+    for f in files[1:]:
+        np.testing.assert_array_equal(rows_of(f), [10, 14])
+    from cryoscape.errors import InputError
+
+    with pytest.raises(InputError, match=r"cannot write particles as '\.mrcs'"):
+        sel.write_selection("pick", np.array([0]), tmp_path / "out", rp, source, formats=(".mrcs",))
+
+
 def test_threshold_helpers():
     z = np.array([[3.0, 4.0], [0.0, 1.0]])
     np.testing.assert_allclose(sel.threshold_values(z, "norm"), [5, 1])

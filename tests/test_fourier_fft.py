@@ -1,4 +1,4 @@
-"""Centred FFT / Hartley layout: round-trips, DC position, Hartley <-> Fourier."""
+"""Centred FFT layout: round-trips, DC position, axis order."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cryoscape.fourier.fft import (
-    fft2c,
-    fft3c,
-    hartley_to_fourier,
-    ht2c,
-    ht3c,
-    ifft2c,
-    ifft3c,
-    iht2c,
-    iht3c,
-)
+from cryoscape.fourier.fft import fft2c, fft3c, ifft2c, ifft3c
 
 
 @pytest.fixture
@@ -70,27 +60,3 @@ def test_frequency_of_index_and_axis_order() -> None:
     f = fft2c(x).abs()
     peaks = {tuple(int(i) for i in p) for p in torch.nonzero(f > 1)}
     assert peaks == {(D // 2, D // 2 + 3), (D // 2, D // 2 - 3)}
-
-
-@pytest.mark.parametrize("D", [8, 16])
-def test_hartley_is_its_own_inverse(D: int, gen: torch.Generator) -> None:
-    x = torch.randn(2, D, D, generator=gen, dtype=torch.float64)
-    assert torch.allclose(ht2c(ht2c(x)), D * D * x, atol=1e-9)
-    assert torch.allclose(iht2c(ht2c(x)), x, atol=1e-12)
-    v = torch.randn(D, D, D, generator=gen, dtype=torch.float64)
-    assert torch.allclose(iht3c(ht3c(v)), v, atol=1e-12)
-
-
-@pytest.mark.parametrize("D", [8, 16])
-def test_hartley_to_fourier_equals_fft_including_nyquist(D: int, gen: torch.Generator) -> None:
-    x = torch.randn(3, D, D, generator=gen, dtype=torch.float64)
-    f = hartley_to_fourier(ht2c(x))
-    ref = fft2c(x)
-    assert torch.allclose(f, ref, atol=1e-10)
-    # the Nyquist row/column (index 0) is included in the comparison above; check it is non-trivial
-    assert ref[:, 0, :].abs().max() > 1e-3 and ref[:, :, 0].abs().max() > 1e-3
-
-
-def test_hartley_to_fourier_3d(gen: torch.Generator) -> None:
-    v = torch.randn(8, 8, 8, generator=gen, dtype=torch.float64)
-    assert torch.allclose(hartley_to_fourier(ht3c(v), dims=(-3, -2, -1)), fft3c(v), atol=1e-10)

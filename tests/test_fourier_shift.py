@@ -1,14 +1,14 @@
-"""Phase-ramp translations: sign convention, sub-pixel inverse, Hartley-domain agreement."""
+"""Phase-ramp translations: sign convention, sub-pixel inverse, the projector's shift."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cryoscape.fourier.fft import _negate_freqs, fft2c, hartley_to_fourier, ht2c, ifft2c
+from cryoscape.fourier.fft import fft2c, ifft2c
 from cryoscape.fourier.lattice import freqs_2d
 from cryoscape.fourier.project import Projector
-from cryoscape.fourier.shift import phase_ramp, translate, translate_hartley
+from cryoscape.fourier.shift import phase_ramp, translate
 
 D = 16
 
@@ -62,19 +62,3 @@ def test_project_shift_moves_image_by_minus_shift() -> None:
     for i, (sx, sy) in enumerate(s.long().tolist()):
         ref = torch.roll(plain[i], shifts=(-sy, -sx), dims=(0, 1))
         assert torch.allclose(shifted[i], ref, atol=1e-4)
-
-
-@pytest.mark.parametrize("t", [[[1.0, -2.0], [3.0, 0.0]], [[0.3, -1.45], [2.7, 0.61]]])
-def test_translate_hartley_matches_complex_translation(images: torch.Tensor, t: list) -> None:
-    """Hartley-domain translation equals ``ht`` of the complex-translated image (non-Nyquist terms)."""
-    t_px = torch.tensor(t, dtype=torch.float64)
-    freqs = freqs_2d(D).double().reshape(-1, 2)
-    h = ht2c(images).reshape(2, -1)
-    h_neg = _negate_freqs(ht2c(images), (-2, -1)).reshape(2, -1)
-    h_t = translate_hartley(h, h_neg, freqs, t_px)
-    f_t = translate(fft2c(images).reshape(2, -1), freqs, t_px)
-    f_from_h = hartley_to_fourier(h_t.reshape(2, D, D)).reshape(2, -1)
-    # a sub-pixel ramp is not Hermitian on the unpaired Nyquist row/column of an even box
-    keep = (freqs.abs() < 0.5).all(dim=1)
-    assert torch.allclose(f_from_h[:, keep], f_t[:, keep], atol=1e-9)
-    assert torch.allclose(h_t[:, keep], (f_t.real - f_t.imag)[:, keep], atol=1e-9)

@@ -9,9 +9,9 @@ import torch
 
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.posenc import (
-    GaussianEncoding,
-    GeometricEncoding,
+    FourierFeatures,
     geometric_frequencies,
+    ladder_vectors,
     make_encoding,
 )
 
@@ -25,9 +25,10 @@ def test_geometric_frequencies_span_box_to_nyquist():
     assert torch.allclose(ratios, ratios[0].expand_as(ratios), rtol=1e-5)
 
 
-def test_geometric_encoding_shape_and_values():
+def test_axis_aligned_ladder_shape_and_values():
+    """The encoding of runs written before the turned ladder (their checkpoints still load)."""
     D, n = 16, 8
-    enc = GeometricEncoding(D, n)
+    enc = FourierFeatures(ladder_vectors(D, n, rotated=False))
     k = torch.rand(4, 10, 3) - 0.5
     out = enc(k)
     assert out.shape == (4, 10, 3 + 6 * n) and enc.out_dim == 3 + 6 * n
@@ -44,14 +45,14 @@ def test_top_geometric_frequency_is_lattice_nyquist():
     j = torch.arange(D)
     k = torch.zeros(D, 3)
     k[:, 0] = (j - D // 2) / D
-    out = GeometricEncoding(D, D // 2)(k)
+    out = FourierFeatures(ladder_vectors(D, D // 2, rotated=False))(k)
     cos_top_x = out[:, 3 + 3 * (D // 2) + (D // 2 - 1)]
     assert torch.allclose(cos_top_x, torch.cos(math.pi * (j - D // 2).float()), atol=1e-5)
 
 
 def test_gaussian_encoding_is_seeded_saved_and_scaled():
     D, n, sigma = 64, 32, 0.5
-    a, b = GaussianEncoding(D, n, sigma), GaussianEncoding(D, n, sigma)
+    a, b = make_encoding("gaussian", D, n, sigma), make_encoding("gaussian", D, n, sigma)
     assert torch.equal(a.b, b.b)
     assert "b" in a.state_dict() and a.b.shape == (3, 3 * n)
     assert a.b.std().item() == pytest.approx(sigma * D / 2, rel=0.25)
@@ -64,6 +65,18 @@ def test_gaussian_encoding_is_seeded_saved_and_scaled():
 def test_make_encoding_rejects_unknown():
     with pytest.raises(ValueError):
         make_encoding("fourier", 16, 8, 0.5)
+    with pytest.raises(ValueError, match="3, m"):
+        FourierFeatures(torch.zeros(2, 6))
+
+
+def test_a_state_dict_without_b_loads_only_where_a_legacy_matrix_is_known():
+    """geom: weights saved before ``b`` was get the axis-aligned ladder; gaussian always saved ``b``."""
+    D, n = 16, 8
+    geom = make_encoding("geom", D, n, 0.5)
+    assert geom.load_state_dict({}).missing_keys == []
+    assert torch.equal(geom.b, ladder_vectors(D, n, rotated=False))
+    with pytest.raises(RuntimeError, match="Missing key"):
+        make_encoding("gaussian", D, n, 0.5).load_state_dict({})
 
 
 def test_config_round_trip_and_defaults():

@@ -18,8 +18,7 @@ import torch
 
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.posenc import (
-    GeometricEncoding,
-    LadderEncoding,
+    FourierFeatures,
     geometric_frequencies,
     ladder_vectors,
 )
@@ -46,7 +45,7 @@ def _model(D: int, seed: int, legacy: bool, **kw) -> ReconModel:
     torch.manual_seed(seed)
     model = ReconModel(ModelConfig(D=D, zdim=0, **kw))
     if legacy:
-        model.decoder.pe = GeometricEncoding(D, model.cfg.n_freqs)
+        model.decoder.pe.b.copy_(ladder_vectors(D, model.cfg.n_freqs, rotated=False))
     return model
 
 
@@ -69,11 +68,12 @@ def test_ladder_keeps_the_geometric_frequencies_in_turned_orthogonal_frames():
     cos = (dirs @ dirs.T).abs() - torch.eye(3 * n, dtype=torch.float64)
     assert cos.max() < 0.999            # no two vectors on one line through the origin
     assert dirs.abs().max() < 0.999      # none along a lattice axis
-    # the legacy ladder gives exactly the old encoding's features
+    # the legacy ladder gives exactly the old encoding's features: every frequency along each axis
     k = torch.rand(5, 7, 3) - 0.5
-    legacy = LadderEncoding(D, n)
-    legacy.b.copy_(ladder_vectors(D, n, rotated=False))
-    torch.testing.assert_close(legacy(k), GeometricEncoding(D, n)(k), rtol=0, atol=1e-6)
+    arg = (2 * math.pi) * (k[..., :, None] * geometric_frequencies(D, n)).flatten(-2)
+    old = torch.cat([k, torch.sin(arg), torch.cos(arg)], dim=-1)
+    legacy = FourierFeatures(ladder_vectors(D, n, rotated=False))
+    torch.testing.assert_close(legacy(k), old, rtol=0, atol=1e-6)
 
 
 def test_untrained_maps_have_no_lines_through_the_centre():

@@ -9,13 +9,19 @@ the original file, and ``NAME.star`` / ``NAME.cs`` hold exactly those rows.
 from __future__ import annotations
 
 import operator
+import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryoscape.errors import InputError
+
+if TYPE_CHECKING:
+    from cryoscape.io.particles import ParticleSet
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -128,7 +134,7 @@ def cluster_selections(labels: np.ndarray, clusters: list[int] | None = None) ->
     return {name: np.flatnonzero(np.isin(labels, clusters))}
 
 
-def load_source(rp: RunParticles):
+def load_source(rp: RunParticles) -> ParticleSet | None:
     """The original particle file as a ParticleSet (poses/CTF overrides of the run applied),
     or None with a warning when it cannot be read (index files are still written)."""
     from cryoscape.io.load import load_particles
@@ -147,19 +153,26 @@ def load_source(rp: RunParticles):
     return pset
 
 
-def write_selection(name: str, ind: np.ndarray, outdir: Path, rp: RunParticles, source=None) -> list[Path]:
-    """Write ``NAME.pkl`` (original-file rows) and, with a readable star/cs ``source``,
-    ``NAME.star`` (and ``NAME.cs`` for cryoSPARC input). Returns the files written."""
-    from cryoscape.io.write import write_index, write_particles
+def write_selection(name: str, ind: np.ndarray, outdir: str | os.PathLike, rp: RunParticles,
+                    source: ParticleSet | None = None, formats: Sequence[str] | None = None) -> list[Path]:
+    """Write ``NAME.pkl`` (rows of the original file) and, with a readable star/cs ``source``,
+    the subset in each of ``formats`` (``.star``, ``.cs``; default ``.star``, and ``.cs`` too
+    for cryoSPARC input). ``ind`` are run-relative (rows of ``z.npy``). Returns the files written."""
+    from cryoscape.io.write import WRITABLE, write_index, write_particles
 
+    if formats is None:
+        formats = (".star", ".cs") if source is not None and source.source_format == "cs" else (".star",)
+    bad = [f for f in formats if f not in WRITABLE]
+    if bad:
+        raise InputError(f"cannot write particles as {bad[0]!r}; use one of {', '.join(WRITABLE)}")
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     rows = to_source_rows(ind, rp.run_ind)
     written = [outdir / f"{name}.pkl"]
     write_index(rows, written[0])
     if source is not None:
         sub = source.subset(rows)
-        exts = (".star", ".cs") if source.source_format == "cs" else (".star",)
-        for ext in exts:
+        for ext in formats:
             write_particles(sub, outdir / f"{name}{ext}")
             written.append(outdir / f"{name}{ext}")
     return written
@@ -178,3 +191,88 @@ def write_selections(selections: dict[str, np.ndarray], n_run: int, outdir: Path
             write_selection(f"{name}_complement", comp, outdir, rp, source)
             counts[f"{name}_complement"] = len(comp)
     return counts
+
+
+#: Word spellings of the comparisons, for shells where ``<`` and ``>`` need quoting.
+OP_ALIASES = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """One way of choosing particles from a run's latent codes (exactly one of ``kmeans``,
+    ``gmm``, ``threshold``, ``ind``), as ``cryoscape select`` takes it."""
+
+    kmeans: int | None = None  # K: one subset per k-means cluster
+    gmm: int | None = None  # K: one subset per Gaussian-mixture cluster
+    threshold: tuple[str, str, str] | None = None  # (DIM, OP, VALUE), e.g. ("pc1", "gt", "1.5")
+    ind: str | None = None  # index file (.pkl/.npy) of the run's particles
+    clusters: tuple[int, ...] | None = None  # with kmeans/gmm: keep the union of these
+    labels: str | None = None  # with kmeans/gmm: cluster labels to use instead of clustering
+    seed: int = 0
+
+
+def _cluster_labels(cfg: SelectConfig, z: np.ndarray) -> np.ndarray:
+    """The labels of ``cfg.labels``, or of clustering ``z`` afresh (the same clusters as
+    ``cryoscape analyze --ksample K`` with the same seed)."""
+    from cryoscape.analysis.latent import cluster
+    from cryoscape.io.cryodrgn import read_index
+
+    if cfg.labels:
+        labels = read_index(cfg.labels)
+        if len(labels) != len(z):
+            raise InputError(f"{len(labels)} labels for {len(z)} particles", cfg.labels)
+        return np.asarray(labels)
+    k = cfg.kmeans if cfg.kmeans is not None else cfg.gmm
+    assert k is not None
+    return np.asarray(cluster(z, k, cfg.seed, "kmeans" if cfg.kmeans is not None else "gmm").labels)
+
+
+def make_selections(cfg: SelectConfig, z: np.ndarray) -> tuple[dict[str, np.ndarray], bool]:
+    """``({name: run-relative indices}, write complements?)`` for ``z: (N, zdim)``.
+
+    Per-cluster subsets already partition the run, so only they come without complements.
+    """
+    from cryoscape.io.cryodrgn import read_index
+
+    if cfg.ind:
+        ind = read_index(cfg.ind)
+        if len(ind) and (ind.min() < 0 or ind.max() >= len(z)):
+            raise InputError(f"indices must be 0..{len(z) - 1} (the run's particles)", cfg.ind)
+        return {Path(cfg.ind).stem: ind}, True
+    if cfg.threshold:
+        dim, op, value = cfg.threshold
+        op = OP_ALIASES.get(op, op)
+        try:
+            v = float(value)
+        except ValueError:
+            raise InputError(f"threshold value {value!r} is not a number") from None
+        pcs = None
+        if dim.lower().startswith("pc"):
+            from cryoscape.analysis.latent import pca
+
+            pcs = pca(z).coords
+        vals = threshold_values(z, dim, pcs)
+        op_name = {v: k for k, v in OP_ALIASES.items()}.get(op, op)
+        return {f"{dim}_{op_name}_{value}": threshold_select(vals, op, v)}, True
+    if cfg.kmeans is None and cfg.gmm is None:
+        raise InputError("choose --kmeans, --gmm, --threshold or --ind")
+    clusters = None if cfg.clusters is None else list(cfg.clusters)
+    return cluster_selections(_cluster_labels(cfg, z), clusters), cfg.clusters is not None
+
+
+def select_run(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig,
+               epoch: int | None = None) -> dict[str, int]:
+    """Select particles of a trained run (``z.npy``, or ``z.<epoch>.npy``) and write each
+    selection into ``outdir`` (see :func:`write_selection`); returns name -> particle count."""
+    from cryoscape.analysis.latent import read_run_latents
+    from cryoscape.io.runlock import run_lock
+
+    if cfg.clusters is not None and cfg.kmeans is None and cfg.gmm is None:
+        raise InputError("--clusters needs --kmeans or --gmm")
+    lat = read_run_latents(run_dir, epoch)
+    rp = run_particles(run_dir)
+    if rp.n_run is not None and rp.n_run != len(lat.z):
+        raise InputError(f"config.yaml says {rp.n_run} particles but {lat.path.name} has {len(lat.z)}", run_dir)
+    sels, with_comp = make_selections(cfg, lat.z)
+    with run_lock(outdir, "select"):
+        return write_selections(sels, len(lat.z), Path(outdir), rp, with_comp)

@@ -9,6 +9,7 @@ particles visits only codes that real particles have. The graph is sparse (at mo
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,3 +124,54 @@ def graph_traversal(z: np.ndarray, anchors: list[int] | np.ndarray,
     ind = np.asarray(path, np.int64)
     steps = np.linalg.norm(np.diff(z[ind].astype(np.float64), axis=0), axis=1)
     return GraphPath(ind, z[ind], steps, g.threshold)
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """Which path ``cryoscape traverse`` takes (exactly one of ``pc``, ``line``, ``graph``,
+    ``kmeans_anchors``)."""
+
+    pc: int | None = None  # along principal component K (1-based)
+    line: tuple[int, int] | None = None  # straight line between particles I and J
+    graph: tuple[int, ...] | None = None  # graph path through these anchor particles
+    kmeans_anchors: int | None = None  # graph path through the particles nearest K k-means centres
+    n: int = 10  # points on a pc or line path
+    avg_neighbors: float = DEFAULT_AVG_NEIGHBORS
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LatentPath:
+    """Codes along a path; graph paths also give their particles, anchors and link threshold."""
+
+    z: np.ndarray  # (M, zdim) codes in path order
+    indices: np.ndarray | None = None  # (M,) particles on a graph path
+    anchors: tuple[int, ...] = ()
+    threshold: float | None = None
+
+
+def path_codes(spec: PathSpec, z: np.ndarray, origin: str | os.PathLike | None = None) -> LatentPath:
+    """The path ``spec`` describes through the codes ``z: (N, zdim)`` (of the run ``origin``,
+    named in errors). K-means anchors are ordered along PC1 so the path sweeps the main motion
+    instead of zig-zagging."""
+    from cryoscape.analysis import latent
+
+    if spec.pc is not None:
+        return LatentPath(latent.pc_traversal(latent.pca(z), spec.pc, spec.n))
+    if spec.line is not None:
+        i, j = spec.line
+        for a in (i, j):
+            if not 0 <= a < len(z):
+                raise InputError(f"particle {a} does not exist (0..{len(z) - 1})", origin)
+        return LatentPath(line(z[i], z[j], spec.n))
+    if spec.kmeans_anchors is not None:
+        cl = latent.kmeans(z, spec.kmeans_anchors, spec.seed)
+        pc1 = latent.pca(z, 1).coords[cl.centers_ind, 0]
+        anchors = [int(a) for a in cl.centers_ind[np.argsort(pc1)]]
+    else:
+        anchors = [int(a) for a in spec.graph or ()]
+    if spec.max_neighbors < 1:
+        raise InputError(f"--max-neighbors must be >= 1, got {spec.max_neighbors}")
+    path = graph_traversal(z, anchors, spec.avg_neighbors, spec.max_neighbors)
+    return LatentPath(path.z, path.indices, tuple(anchors), path.threshold)

@@ -20,13 +20,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
+from cryoscape.cli.common import setup_torch
+from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_seed, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="output folder of cryoscape train (or a cryoDRGN run)")
-    p.add_argument("-o", "--outdir", metavar="DIR", help="output folder (default: RUN/analyze.<epoch>)")
-    p.add_argument("--epoch", type=int, help="analyse epoch N (z.N.npy, weights.N.pt; default: the last)")
+    add_outdir(p, metavar="DIR", help="output folder (default: RUN/analyze.<epoch>)")
+    add_epoch(p)
     p.add_argument("--ksample", type=int, default=20, help="number of k-means clusters / centre maps (default: 20)")
     p.add_argument("--pc", type=int, default=2, help="number of PCs to traverse (default: 2)")
     p.add_argument("--n-per-pc", type=int, default=10, help="maps along each PC (default: 10)")
@@ -35,9 +36,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-maps", action="store_true", help="latent analysis only; no maps")
     p.add_argument("--gt", metavar="SIMDIR", help="simulated dataset folder: per-image FSC vs ground truth")
     p.add_argument("--gt-sample", type=int, default=128, help="particles in the per-image FSC (default: 128)")
-    p.add_argument("--device", help="torch device for maps (default: cuda if available, else cpu)")
-    add_seed_arg(p)
-    add_threads_arg(p)
+    add_device(p, purpose="maps")
+    add_seed(p)
+    add_threads(p)
 
 
 def main(args: argparse.Namespace) -> int:

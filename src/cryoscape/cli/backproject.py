@@ -19,19 +19,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import (
-    add_particle_args,
-    add_seed_arg,
-    add_threads_arg,
-    optics_fill,
-    print_warnings,
-    setup_torch,
-)
+from cryoscape.cli.common import optics_fill, print_warnings, setup_torch
+from cryoscape.cli.options import add_device, add_outdir, add_particles, add_seed, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_particle_args(p)
-    p.add_argument("-o", "--output", required=True, help="output map OUT.mrc (half-maps and FSC go beside it)")
+    add_particles(p)
+    add_outdir(p, required=True, metavar="OUT", aliases=("--output",),
+               help="output map OUT.mrc (half-maps and FSC go beside it)")
     p.add_argument("--first", type=int, metavar="N", help="use only the first N particles (after --ind)")
     p.add_argument("--no-ctf", action="store_true", help="ignore the CTF (e.g. for CTF-free simulations)")
     p.add_argument("--invert", "--uninvert-data", dest="invert", action="store_true",
@@ -46,31 +41,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                         "noisier edges on real data)")
     p.add_argument("--no-wiener", action="store_true",
                    help="do not filter the full map with the SSNR measured by the half-map FSC")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    add_seed_arg(p)
-    add_threads_arg(p)
-
-
-def _output_paths(out: str) -> dict[str, Path]:
-    """OUT.mrc plus OUT_half1.mrc, OUT_half2.mrc, OUT_fsc.txt, OUT_fsc.png beside it."""
-    path = Path(out)
-    if path.suffix.lower() not in (".mrc", ".map"):
-        path = path.with_name(path.name + ".mrc")
-    stem = path.with_suffix("")
-    named = lambda tail: stem.with_name(stem.name + tail)
-    return {"full": path, "half1": named("_half1.mrc"), "half2": named("_half2.mrc"),
-            "txt": named("_fsc.txt"), "png": named("_fsc.png")}
-
-
-def _random_subset(pset):
-    """RELION's ``_rlnRandomSubset`` column, if the input has one."""
-    md = pset.metadata
-    if md is None:
-        return None
-    for col in ("rlnRandomSubset", "_rlnRandomSubset"):
-        if col in md.columns:
-            return md[col].to_numpy()
-    return None
+    add_device(p)
+    add_seed(p)
+    add_threads(p)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -82,7 +55,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--batch-size {args.batch_size}: must be at least 1")
     if args.reg < 0:
         raise InputError(f"--reg {args.reg}: must be >= 0")
-    out_dir = Path(args.output).resolve().parent
+    out_dir = Path(args.outdir).resolve().parent
     if not out_dir.is_dir():
         raise InputError("output folder does not exist", out_dir)
 
@@ -96,8 +69,10 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.recon.backproject import (
         BackprojectConfig,
         posed_stack,
+        random_subset,
         reconstruct_halves,
         split_halves,
+        write_reconstruction,
     )
 
     device = setup_torch(args.threads, args.device)
@@ -108,37 +83,12 @@ def main(args: argparse.Namespace) -> int:
     if args.first is not None and args.first < pset.n:
         pset = pset.subset(np.arange(args.first))
     stack = posed_stack(pset, use_ctf=not args.no_ctf)
-    which = split_halves(pset.n, args.seed, _random_subset(pset))
+    which = split_halves(pset.n, args.seed, random_subset(pset))
     cfg = BackprojectConfig(use_ctf=not args.no_ctf, invert=args.invert, batch_size=args.batch_size,
                             reg=args.reg, wiener=not args.no_wiener,
                             window=not args.no_window, gridding=args.gridding, device=device)
     print(f"backprojecting {pset.n} particles, box {stack.box}, {stack.psize_A:.4f} Å/px on {device}")
     with tqdm(total=pset.n, unit="img", desc="backproject") as bar:
         rec = reconstruct_halves(stack, cfg, which, progress=bar.update)
-    _write_outputs(rec, _output_paths(args.output))
+    print("\n".join(write_reconstruction(rec, args.outdir)))
     return 0
-
-
-def _write_outputs(rec, paths: dict[str, Path]) -> None:
-    """Write the three maps and the FSC table/plot; print the resolutions."""
-    from cryoscape.analysis.fsc import (
-        auto_mask,
-        format_resolution,
-        fsc,
-        plot_fsc,
-        save_fsc_txt,
-    )
-    from cryoscape.io.mrc import write_volume
-
-    for key in ("full", "half1", "half2"):
-        write_volume(paths[key], getattr(rec, key), rec.psize_A)
-    freqs = rec.fsc_freqs
-    _, masked = fsc(rec.half1, rec.half2, auto_mask(rec.full, rec.psize_A))
-    curves = {"unmasked": rec.fsc_half, "auto_mask": masked}
-    save_fsc_txt(paths["txt"], freqs, curves, rec.psize_A)
-    plot_fsc(paths["png"], freqs, curves, rec.psize_A)
-    print(f"wrote {paths['full']}, {paths['half1'].name}, {paths['half2'].name}, "
-          f"{paths['txt'].name}, {paths['png'].name}")
-    for label, c in curves.items():
-        r143, r5 = (format_resolution(freqs, c, t, rec.psize_A) for t in (0.143, 0.5))
-        print(f"half-map FSC ({label}): {r143} at 0.143, {r5} at 0.5")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import add_particle_args, optics_fill, print_warnings
+from cryoscape.cli.common import optics_fill, print_warnings
+from cryoscape.cli.options import add_outdir, add_particles
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_particle_args(p)
-    p.add_argument("-o", "--out", help="output particles: OUT.star (RELION 3.1) or OUT.cs")
+    add_particles(p)
+    add_outdir(p, metavar="OUT", aliases=("--out",), help="output particles: OUT.star (RELION 3.1) or OUT.cs")
     p.add_argument("--poses-pkl", help="output cryoDRGN pose pickle (rot, trans)")
     p.add_argument("--ctf-pkl", help="output cryoDRGN CTF pickle (N×9)")
     p.add_argument("--ind-pkl", help="output pickle of the indices into INPUT of the particles written")
@@ -27,7 +28,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def _check_outputs(args: argparse.Namespace) -> list[Path]:
     from cryoscape.errors import InputError
 
-    outs = [Path(o) for o in (args.out, args.poses_pkl, args.ctf_pkl, args.ind_pkl) if o]
+    outs = [Path(o) for o in (args.outdir, args.poses_pkl, args.ctf_pkl, args.ind_pkl) if o]
     src = Path(args.particles)
     if not outs:
         raise InputError("nothing to write: give -o, --poses-pkl, --ctf-pkl or --ind-pkl", src)
@@ -36,8 +37,8 @@ def _check_outputs(args: argparse.Namespace) -> list[Path]:
             raise InputError("output would overwrite the input", o)
         if not o.absolute().parent.is_dir():
             raise InputError("output folder does not exist", o.absolute().parent)
-    if args.out and Path(args.out).suffix.lower() not in (".star", ".cs"):
-        raise InputError("-o must end in .star or .cs", args.out)
+    if args.outdir and Path(args.outdir).suffix.lower() not in (".star", ".cs"):
+        raise InputError("-o must end in .star or .cs", args.outdir)
     return outs
 
 
@@ -54,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
     )
 
     _check_outputs(args)
-    need_box = bool(args.poses_pkl or args.ctf_pkl or args.out)
+    need_box = bool(args.poses_pkl or args.ctf_pkl or args.outdir)
     pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                           ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="optional",
                           need_box=need_box)
@@ -67,9 +68,9 @@ def main(args: argparse.Namespace) -> int:
     if args.ctf_pkl and pset.ctf is None:
         raise InputError("no CTF parameters to write; pass --ctf", pset.source)
     done = []
-    if args.out:
-        write_particles(pset, args.out)
-        done.append(args.out)
+    if args.outdir:
+        write_particles(pset, args.outdir)
+        done.append(args.outdir)
     if args.poses_pkl:
         write_cryodrgn_poses(pset, args.poses_pkl)
         done.append(args.poses_pkl)

@@ -22,22 +22,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cryoscape.cli.common import add_seed_arg
+from cryoscape.cli.options import add_device, add_epoch, add_seed
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="output folder of cryoscape train (or a cryoDRGN run: no maps)")
-    p.add_argument("--epoch", type=int, help="explore epoch N (z.N.npy, weights.N.pt; default: the last)")
+    add_epoch(p)
     p.add_argument("--analysis", metavar="DIR", help="cryoscape analyze folder for UMAP and cluster "
                                                        "labels (default: RUN/analyze.<epoch> if present)")
     p.add_argument("--port", type=int, default=8050, help="port (default: 8050; 0: any free port)")
     p.add_argument("--host", help="address to listen on (default: 127.0.0.1). Another address exposes "
                                   "the run to anyone who can reach this machine")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
-    p.add_argument("--device", help="torch device for maps (default: cuda if available, else cpu)")
+    add_device(p, purpose="maps")
     p.add_argument("--max-points", type=int, default=10000,
                    help="particles drawn at most (a random subset beyond; default: 10000)")
-    add_seed_arg(p)
+    add_seed(p)
 
 
 def main(args: argparse.Namespace) -> int:

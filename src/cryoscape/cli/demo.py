@@ -17,9 +17,11 @@ import argparse
 import time
 from pathlib import Path
 
+from cryoscape.cli.options import add_outdir, add_seed
+
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--outdir", default="cryoscape_demo", help="output folder (default: cryoscape_demo)")
+    add_outdir(p, default="cryoscape_demo", help="output folder (default: cryoscape_demo)")
     p.add_argument("--kind", choices=("continuous", "compositional"), default="continuous",
                    help="heterogeneity of the demo dataset (default: continuous hinge motion)")
     p.add_argument("-n", "--n-particles", type=int, default=3000, help="particles (default: 3000)")
@@ -27,7 +29,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snr", type=float, default=0.1, help="signal-to-noise ratio (default: 0.1)")
     p.add_argument("--zdim", type=int, default=8, help="latent dimension (default: 8)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_seed(p)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="train in bf16 mixed precision (default: where the machine computes bf16 natively)")
 

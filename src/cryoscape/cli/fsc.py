@@ -14,14 +14,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cryoscape.cli.options import add_outdir
+
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("map1", help="first map (.mrc)")
     p.add_argument("map2", help="second map (.mrc), same box")
     p.add_argument("--mask", help="'auto' for an automatic soft mask, or a mask .mrc of the same box")
     p.add_argument("--apix", type=float, help="voxel size in Å (default: from the map header)")
-    p.add_argument("-o", "--output", default="fsc.png", help="plot to write; the table goes beside it as .txt "
-                   "(default: fsc.png)")
+    add_outdir(p, default="fsc.png", metavar="OUT", aliases=("--output",),
+               help="plot to write; the table goes beside it as .txt (default: fsc.png)")
 
 
 def _voxel_size(args: argparse.Namespace, ps1: float, ps2: float) -> float:
@@ -68,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     if vol1.shape[0] % 2:
         raise InputError(f"odd box {vol1.shape[0]}; cryoscape needs an even box", args.map1)
     psize_A = _voxel_size(args, ps1, ps2)
-    out = Path(args.output)
+    out = Path(args.outdir)
     if not out.resolve().parent.is_dir():
         raise InputError("output folder does not exist", out.resolve().parent)
     mask = _load_mask(args, vol1, vol2, psize_A)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_particle_args, optics_fill
+from cryoscape.cli.common import optics_fill
 from cryoscape.cli.describe import value_range
+from cryoscape.cli.options import add_particles
 
 FORMATS = {"star": "RELION star", "cs": "cryoSPARC .cs", "mrcs": "MRC stack", "mrc": "MRC stack",
            "txt": "list of MRC stacks"}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_particle_args(p)
+    add_particles(p)
 
 
 def _lines(pset) -> list[str]:

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from cryoscape import __version__
+from cryoscape.cli.options import HelpFormatter
 
 #: subcommand name -> module under cryoscape.cli, in the order shown by --help
 COMMANDS = {
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f"cryoscape.cli.{modname}")
         doc = (mod.__doc__ or "").strip()
         p = sub.add_parser(name, help=doc.splitlines()[0] if doc else "", description=doc,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=HelpFormatter)
         mod.add_args(p)
         p.set_defaults(_main=mod.main)
     return parser

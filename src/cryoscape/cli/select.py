@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from cryoscape.cli.common import add_seed_arg
-
-_OP_ALIASES = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+from cryoscape.cli.options import add_epoch, add_outdir, add_seed
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -39,75 +36,18 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clusters", type=int, nargs="+", metavar="C", help="with --kmeans/--gmm: keep these clusters")
     p.add_argument("--labels", metavar="PKL",
                    help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)")
-    p.add_argument("-o", "--outdir", metavar="SELDIR", required=True, help="output folder")
-    p.add_argument("--epoch", type=int, help="use z.N.npy (default: the last)")
-    add_seed_arg(p)
-
-
-def _labels(args: argparse.Namespace, z):
-    from cryoscape.analysis.latent import cluster
-    from cryoscape.errors import InputError
-    from cryoscape.io.cryodrgn import read_index
-
-    if args.labels:
-        labels = read_index(args.labels)
-        if len(labels) != len(z):
-            raise InputError(f"{len(labels)} labels for {len(z)} particles", args.labels)
-        return labels
-    k = args.kmeans if args.kmeans is not None else args.gmm
-    return cluster(z, k, args.seed, "kmeans" if args.kmeans is not None else "gmm").labels
-
-
-def selections(args: argparse.Namespace, z) -> tuple[dict, bool]:
-    """``({name: run-relative indices}, write complements?)``."""
-    import numpy as np
-
-    from cryoscape.analysis import select as sel
-    from cryoscape.errors import InputError
-    from cryoscape.io.cryodrgn import read_index
-
-    if args.ind:
-        ind = read_index(args.ind)
-        if len(ind) and (ind.min() < 0 or ind.max() >= len(z)):
-            raise InputError(f"indices must be 0..{len(z) - 1} (the run's particles)", args.ind)
-        return {Path(args.ind).stem: ind}, True
-    if args.threshold:
-        dim, op, value = args.threshold
-        op = _OP_ALIASES.get(op, op)
-        try:
-            v = float(value)
-        except ValueError:
-            raise InputError(f"threshold value {value!r} is not a number") from None
-        pcs = None
-        if dim.lower().startswith("pc"):
-            from cryoscape.analysis.latent import pca
-
-            pcs = pca(z).coords
-        vals = sel.threshold_values(z, dim, pcs)
-        op_name = {v: k for k, v in _OP_ALIASES.items()}.get(op, op)
-        name = f"{dim}_{op_name}_{value}"
-        return {name: sel.threshold_select(vals, op, v)}, True
-    if args.kmeans is None and args.gmm is None:
-        raise InputError("choose --kmeans, --gmm, --threshold or --ind")
-    labels = np.asarray(_labels(args, z))
-    return sel.cluster_selections(labels, args.clusters), args.clusters is not None
+    add_outdir(p, required=True, metavar="SELDIR", help="output folder")
+    add_epoch(p, reads="z.N.npy")
+    add_seed(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.analysis.latent import read_run_latents
-    from cryoscape.analysis.select import run_particles, write_selections
-    from cryoscape.errors import InputError
-    from cryoscape.io.runlock import run_lock
+    from cryoscape.analysis.select import SelectConfig, select_run
 
-    if args.clusters is not None and args.kmeans is None and args.gmm is None:
-        raise InputError("--clusters needs --kmeans or --gmm")
-    lat = read_run_latents(args.run, args.epoch)
-    rp = run_particles(args.run)
-    if rp.n_run is not None and rp.n_run != len(lat.z):
-        raise InputError(f"config.yaml says {rp.n_run} particles but {lat.path.name} has {len(lat.z)}", args.run)
-    sels, with_comp = selections(args, lat.z)
-    with run_lock(args.outdir, "select"):
-        counts = write_selections(sels, len(lat.z), Path(args.outdir), rp, with_comp)
+    cfg = SelectConfig(kmeans=args.kmeans, gmm=args.gmm, ind=args.ind, labels=args.labels, seed=args.seed,
+                       threshold=tuple(args.threshold) if args.threshold else None,
+                       clusters=tuple(args.clusters) if args.clusters is not None else None)
+    counts = select_run(args.run, args.outdir, cfg, args.epoch)
     for name, n in counts.items():
         print(f"{name}: {n} particles", file=sys.stderr)
     print(f"cryoscape select: wrote {len(counts)} selection(s) to {args.outdir}", file=sys.stderr)

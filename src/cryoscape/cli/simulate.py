@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
+from cryoscape.cli.common import setup_torch
+from cryoscape.cli.options import add_outdir, add_seed, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--resolution", type=float, help="rendering resolution in Å for --demo/--pdb "
                                                        "(default: 2.5 pixels)")
     img = p.add_argument_group("images")
-    img.add_argument("-o", "--outdir", required=True, help="output folder")
+    add_outdir(img, required=True, help="output folder")
     img.add_argument("-n", "--n-particles", type=int, default=5000, help="number of particles (default: 5000)")
     img.add_argument("-D", "--box", type=int, help="box size (demo/pdb; default 64); maps keep theirs")
     img.add_argument("--apix", type=float, help="pixel size in Å (default: demo 3*64/D, maps: header, pdb: fit)")
@@ -63,8 +64,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     ctf.add_argument("--hide-bfactor", action="store_true",
                      help="write B = 0 to the star/cs (ground_truth.npz keeps the true values), as "
                           "real metadata and cryoDRGN's ctf.pkl carry none")
-    add_seed_arg(p)
-    add_threads_arg(p)
+    add_seed(p)
+    add_threads(p)
 
 
 def config_from_args(args: argparse.Namespace):

@@ -23,7 +23,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cryoscape.cli.common import add_particle_args, add_seed_arg, add_threads_arg, optics_fill
+from cryoscape.cli.common import optics_fill
+from cryoscape.cli.options import add_device, add_outdir, add_particles, add_seed, add_threads
 from cryoscape.model.config import ModelConfig
 from cryoscape.train.config import (
     BETA_WARMUP_IMAGES,
@@ -38,8 +39,8 @@ from cryoscape.train.config import (
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_particle_args(p)
-    p.add_argument("-o", "--outdir", required=True, help="output folder (created; resumed if it holds this run)")
+    add_particles(p)
+    add_outdir(p, required=True, help="output folder (created; resumed if it holds this run)")
     p.add_argument("--zdim", type=int, required=True, help="latent dimension; 0 trains a homogeneous decoder")
     p.add_argument("-n", "--epochs", type=int, default=TrainConfig.epochs,
                    help=f"number of epochs (default: {TrainConfig.epochs})")
@@ -87,7 +88,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="mixed precision, bf16 (fp16 on older GPUs) autocast (default: on where the "
                         "hardware computes it natively: CUDA GPUs and CPUs with AVX512-BF16/AMX; "
                         "--no-amp for fp32 everywhere)")
-    g.add_argument("--device", default=TrainConfig.device, help="torch device (default: cuda if available, else cpu)")
+    add_device(g, default=TrainConfig.device)
     g.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, metavar="K",
                    help="write weights and z every K epochs (the last epoch always) "
                         f"(default: {TrainConfig.checkpoint_every})")
@@ -96,8 +97,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--accept-changed-data", action="store_true",
                    help="resume even though the particles differ from those the run was trained on "
                         "(checked by a fingerprint in config.yaml)")
-    add_seed_arg(p)
-    add_threads_arg(p)
+    add_seed(p)
+    add_threads(p)
 
 
 def main(args: argparse.Namespace) -> int:

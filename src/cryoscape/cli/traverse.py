@@ -21,7 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cryoscape.cli.common import add_seed_arg, add_threads_arg, setup_torch
+from cryoscape.cli.common import setup_torch
+from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_seed, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -31,49 +32,21 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--line", type=int, nargs=2, metavar=("I", "J"), help="straight line between particles I and J")
     g.add_argument("--graph", type=int, nargs="+", metavar="ANCHOR", help="graph path through these particles")
     g.add_argument("--kmeans-anchors", type=int, metavar="K", help="graph path through K k-means centres")
-    p.add_argument("-o", "--outdir", metavar="DIR", required=True, help="output folder")
+    add_outdir(p, required=True, metavar="DIR", help="output folder")
     p.add_argument("-n", type=int, default=10, help="points on a --pc or --line path (default: 10)")
-    p.add_argument("--epoch", type=int, help="use z.N.npy and weights.N.pt (default: the last)")
+    add_epoch(p)
     p.add_argument("--avg-neighbors", type=float, default=5.0, help="graph: mean links per particle (default: 5)")
     p.add_argument("--max-neighbors", type=int, default=10, help="graph: most links per particle (default: 10)")
     p.add_argument("--skip-maps", action="store_true", help="write the path only")
-    p.add_argument("--device", help="torch device for maps (default: cuda if available, else cpu)")
-    add_seed_arg(p)
-    add_threads_arg(p)
-
-
-def path_codes(args: argparse.Namespace, z):
-    """``(codes (M, zdim), particle indices (M,) or None)`` for the chosen kind of path."""
-    import numpy as np
-
-    from cryoscape.analysis import latent, traverse
-    from cryoscape.errors import InputError
-
-    if args.pc is not None:
-        return latent.pc_traversal(latent.pca(z), args.pc, args.n), None
-    if args.line is not None:
-        i, j = args.line
-        for a in (i, j):
-            if not 0 <= a < len(z):
-                raise InputError(f"particle {a} does not exist (0..{len(z) - 1})", args.run)
-        return traverse.line(z[i], z[j], args.n), None
-    if args.kmeans_anchors is not None:
-        cl = latent.kmeans(z, args.kmeans_anchors, args.seed)
-        pc1 = latent.pca(z, 1).coords[cl.centers_ind, 0]
-        anchors = cl.centers_ind[np.argsort(pc1)]
-    else:
-        anchors = args.graph
-    if args.max_neighbors < 1:
-        raise InputError(f"--max-neighbors must be >= 1, got {args.max_neighbors}")
-    path = traverse.graph_traversal(z, anchors, args.avg_neighbors, args.max_neighbors)
-    print(f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(map(int, anchors))}; "
-          f"{len(path.indices)} particles on the path", file=sys.stderr)
-    return path.z, path.indices
+    add_device(p, purpose="maps")
+    add_seed(p)
+    add_threads(p)
 
 
 def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.latent import read_run_latents
     from cryoscape.analysis.pipeline import open_maps, write_maps
+    from cryoscape.analysis.traverse import PathSpec, path_codes
     from cryoscape.errors import InputError
     from cryoscape.io.runlock import run_lock
 
@@ -83,7 +56,14 @@ def main(args: argparse.Namespace) -> int:
     if not args.skip_maps and (lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file()):
         raise InputError("cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
                          "run?); pass --skip-maps to write the path alone", run_dir)
-    codes, ind = path_codes(args, lat.z)
+    spec = PathSpec(pc=args.pc, line=tuple(args.line) if args.line else None, seed=args.seed,
+                    graph=tuple(args.graph) if args.graph else None, kmeans_anchors=args.kmeans_anchors,
+                    n=args.n, avg_neighbors=args.avg_neighbors, max_neighbors=args.max_neighbors)
+    path = path_codes(spec, lat.z, run_dir)
+    if path.threshold is not None:
+        print(f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(path.anchors)}; "
+              f"{len(path.z)} particles on the path", file=sys.stderr)
+    codes, ind = path.z, path.indices
     with run_lock(outdir, "traverse"):
         _save_txt(outdir / "z.path.txt", codes, "%.6f")
         if ind is not None:

@@ -1,6 +1,6 @@
 """Generate maps from a trained model, one per latent, as vol_0000.mrc, vol_0001.mrc, ...
 
-Reads OUTDIR/config.yaml and OUTDIR/weights.pt (weights.<N>.pt with --epoch N) written by
+Reads RUN/config.yaml and RUN/weights.pt (weights.<N>.pt with --epoch N) written by
 `cryoscape train`, and the latents ZFILE (.npy array or text, one row of zdim values per map; a
 single row is allowed). Maps are written in row order in the data's units (the normalisation
 undone), with the training pixel size unless --apix is given. A homogeneous model (zdim 0) needs
@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.common import add_threads_arg, setup_torch
+from cryoscape.cli.common import setup_torch
+from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("outdir", metavar="OUTDIR", help="output folder of cryoscape train")
+    p.add_argument("run", metavar="RUN", help="output folder of cryoscape train")
     p.add_argument("--z", dest="zfile", metavar="ZFILE", help="latents: .npy (N×zdim) or text, one row per map")
-    p.add_argument("-o", "--output", metavar="VOLDIR", required=True, help="folder for vol_0000.mrc, ...")
-    p.add_argument("--epoch", type=int, help="use weights.<EPOCH>.pt instead of the final weights.pt")
+    add_outdir(p, required=True, metavar="VOLDIR", aliases=("--output",), help="folder for vol_0000.mrc, ...")
+    add_epoch(p, reads="weights.N.pt instead of the final weights.pt")
     p.add_argument("--apix", type=float,
                    help="pixel size in Å of the training images (default: from config.yaml)")
     p.add_argument("--flip", action="store_true", help="mirror the maps along z (fixes the wrong hand)")
@@ -30,8 +31,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--downsample", type=int, metavar="D",
                    help="write maps at an even box D smaller than the training box (Fourier crop)")
     p.add_argument("--batch-size", type=int, default=8, help="latents per decoder pass (default: 8)")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    add_threads_arg(p)
+    add_device(p)
+    add_threads(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,27 +48,27 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.runlock import run_lock
 
     device = setup_torch(args.threads, args.device)
-    run = load_run(args.outdir, args.epoch, device)
+    run = load_run(args.run, args.epoch, device)
     D = run.model.cfg.D
     if args.downsample is not None and (args.downsample % 2 or not 2 <= args.downsample <= D):
         raise InputError(f"--downsample {args.downsample}: need an even box from 2 to the training box {D}",
-                         args.outdir)
+                         args.run)
     D_out = args.downsample or D
     psize_A = args.apix if args.apix is not None else run.psize_A
     if psize_A is None or psize_A <= 0:
-        raise InputError("config.yaml gives no data.psize_A: pass --apix", args.outdir)
+        raise InputError("config.yaml gives no data.psize_A: pass --apix", args.run)
     if run.model.zdim == 0:
         if args.zfile:
-            raise InputError("this is a homogeneous model (zdim 0): it takes no --z", args.outdir)
+            raise InputError("this is a homogeneous model (zdim 0): it takes no --z", args.run)
         zs = None
     elif not args.zfile:
-        raise InputError(f"this model has zdim {run.model.zdim}: give latents with --z", args.outdir)
+        raise InputError(f"this model has zdim {run.model.zdim}: give latents with --z", args.run)
     else:
         zs = read_latents(args.zfile, run.model.zdim)
     t0 = time.perf_counter()
     vols = generate_volumes(run.model, zs, D_out, args.batch_size, scale=run.norm_std)
-    with run_lock(args.output, "volumes"):
-        paths = write_volumes(vols, args.output, psize_A * D / D_out, flip=args.flip, invert=args.invert)
+    with run_lock(args.outdir, "volumes"):
+        paths = write_volumes(vols, args.outdir, psize_A * D / D_out, flip=args.flip, invert=args.invert)
     print(f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
-          f"{args.output} from {run.weights.name} in {time.perf_counter() - t0:.1f} s")
+          f"{args.outdir} from {run.weights.name} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -46,11 +46,3 @@ def compute_ctf(freqs_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
              + torch.deg2rad(phase) + torch.atan(w / torch.sqrt(1 - w * w)))
     out = torch.sin(gamma) * torch.exp(-bfac * s2 / 4)
     return out.to(freqs_A.dtype)
-
-
-def ctf_image(D: int, psize_A: float, params: torch.Tensor) -> torch.Tensor:
-    """``(B, D, D)`` CTF on the centred ``D x D`` Fourier grid of images with pixel size ``psize_A``."""
-    from cryoscape.fourier.lattice import freqs_2d
-
-    f = freqs_2d(D, params.device).reshape(-1, 2) / psize_A
-    return compute_ctf(f, params).reshape(-1, D, D)

@@ -1,4 +1,4 @@
-"""Centred Fourier and Hartley transforms (torch).
+"""Centred Fourier transforms (torch).
 
 Layout convention: the zero frequency sits at index ``D // 2`` on every transformed axis, so
 for even ``D`` the frequency of index ``j`` is ``(j - D//2) / D`` cycles/px and index 0 holds
@@ -31,44 +31,3 @@ def fft3c(x: torch.Tensor) -> torch.Tensor:
 def ifft3c(f: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`fft3c`."""
     return torch.fft.fftshift(torch.fft.ifftn(torch.fft.ifftshift(f, dim=_D3), dim=_D3), dim=_D3)
-
-
-def ht2c(x: torch.Tensor) -> torch.Tensor:
-    """Centred 2D Hartley transform, ``H = Re(F) - Im(F)``: real in, real out."""
-    f = fft2c(x)
-    return f.real - f.imag
-
-
-def iht2c(h: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`ht2c` (the Hartley transform is its own inverse up to 1/size)."""
-    return ht2c(h) / (h.shape[-1] * h.shape[-2])
-
-
-def ht3c(x: torch.Tensor) -> torch.Tensor:
-    """Centred 3D Hartley transform."""
-    f = fft3c(x)
-    return f.real - f.imag
-
-
-def iht3c(h: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`ht3c`."""
-    return ht3c(h) / (h.shape[-1] * h.shape[-2] * h.shape[-3])
-
-
-def hartley_to_fourier(h: torch.Tensor, dims: tuple[int, ...] = _D2) -> torch.Tensor:
-    """Complex transform from a centred Hartley transform: ``F(k) = (H(k) + H(-k))/2 - i (H(k) - H(-k))/2``.
-
-    ``H(-k)`` is ``H`` reversed about the centre; for even boxes the Nyquist row has no partner
-    and is paired with itself.
-    """
-    hm = _negate_freqs(h, dims)
-    return torch.complex((h + hm) / 2, -(h - hm) / 2)
-
-
-def _negate_freqs(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """``x(-k)`` for a centred layout: reverse index ``j -> (2*(D//2) - j) mod D`` on each axis."""
-    for d in dims:
-        n = x.shape[d]
-        idx = (2 * (n // 2) - torch.arange(n, device=x.device)) % n
-        x = x.index_select(d, idx)
-    return x

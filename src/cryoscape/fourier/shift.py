@@ -23,14 +23,3 @@ def phase_ramp(freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
 def translate(f: torch.Tensor, freqs_px: torch.Tensor, t_px: torch.Tensor) -> torch.Tensor:
     """Translate images by ``+t_px`` via their centred transforms ``f: (B, N)`` complex."""
     return f * phase_ramp(freqs_px, t_px)
-
-
-def translate_hartley(h: torch.Tensor, h_neg: torch.Tensor, freqs_px: torch.Tensor,
-                      t_px: torch.Tensor) -> torch.Tensor:
-    """Translate by ``+t_px`` in the Hartley domain: ``H'(k) = cos(a) H(k) - sin(a) H(-k)``, ``a = -2 pi k.t``.
-
-    From ``F' = F exp(i a)`` with ``H = Re F - Im F`` and ``H(-k) = Re F + Im F`` (real images).
-    ``h``/``h_neg``: ``(B, N)`` the transform at ``k`` and at ``-k``.
-    """
-    a = -2 * math.pi * geom_matmul(t_px, freqs_px.T)
-    return torch.cos(a) * h - torch.sin(a) * h_neg

@@ -7,7 +7,7 @@ construction. The support is the open Nyquist sphere ``|k| < 0.5`` cycles/px: th
 cube are never observed in a central slice within the mask, so the decoder returns 0 there
 rather than extrapolating.
 
-The ``"geom"`` positional encoding (:class:`cryoscape.model.posenc.LadderEncoding`) is a geometric
+The ``"geom"`` positional encoding (:func:`cryoscape.model.posenc.ladder_vectors`) is a geometric
 ladder of frequencies from 1 to ``D/2`` cycles per unit ``k`` along three orthogonal directions per
 level, each level's triad turned by its own fixed random rotation. A ladder along the x, y and z
 axes at every level (what older checkpoints were trained with; they are still evaluated with it)

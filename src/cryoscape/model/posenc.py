@@ -31,46 +31,50 @@ def geometric_frequencies(D: int, n_freqs: int) -> torch.Tensor:
     return ((D / 2) ** (i / (n_freqs - 1))).float()
 
 
-class GeometricEncoding(nn.Module):
-    """``[k, sin(2 pi f_i k_a), cos(2 pi f_i k_a)]`` for each axis ``a`` and frequency ``f_i``.
+class FourierFeatures(nn.Module):
+    """Fourier features ``[k, sin(2 pi k.b_j), cos(2 pi k.b_j)]`` for the columns ``b_j`` of ``b: (3, m)``.
 
-    ``coords: (..., 3)`` in cycles/px -> ``(..., 3 + 6 * n_freqs)``.
-    """
-
-    freqs: torch.Tensor  # buffer
-
-    def __init__(self, D: int, n_freqs: int) -> None:
-        super().__init__()
-        self.register_buffer("freqs", geometric_frequencies(D, n_freqs), persistent=False)
-        self.out_dim = 3 + 6 * n_freqs
-
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        # (..., 3, 1) * (n,) -> (..., 3n): all x frequencies, then y, then z
-        arg = (2 * math.pi) * (coords[..., :, None] * self.freqs).flatten(-2)
-        return torch.cat([coords, torch.sin(arg), torch.cos(arg)], dim=-1)
-
-
-class GaussianEncoding(nn.Module):
-    """Random Fourier features ``[k, sin(2 pi k.b_j), cos(2 pi k.b_j)]`` with ``3 * n_freqs`` vectors.
-
-    ``b_j ~ N(0, (sigma * D/2)^2 I)`` in cycles per unit ``k``: ``sigma`` is the spread as a
-    fraction of the box radius ``D/2`` (0.5 puts two standard deviations at ``D/2``). The matrix
-    is a persistent buffer, so it is saved in the state_dict with the weights.
-    ``coords: (..., 3)`` in cycles/px -> ``(..., 3 + 6 * n_freqs)``.
+    Both encodings of :func:`make_encoding` are this one module and differ only in ``b`` (in
+    cycles per unit ``k``): :func:`ladder_vectors` or :func:`gaussian_vectors`. ``b`` is a
+    persistent buffer, saved in the state_dict with the weights. ``legacy_b`` is the matrix that
+    a state_dict without ``b`` was trained with (checkpoints from before ``b`` was saved); it is
+    filled in on loading, so old weights give the maps they always gave. Without ``legacy_b``
+    such a state_dict is incomplete (a missing key). ``coords: (..., 3)`` in cycles/px ->
+    ``(..., 3 + 2 m)``.
     """
 
     b: torch.Tensor  # buffer
 
-    def __init__(self, D: int, n_freqs: int, sigma: float) -> None:
+    def __init__(self, b: torch.Tensor, legacy_b: torch.Tensor | None = None) -> None:
         super().__init__()
-        gen = torch.Generator().manual_seed(GAUSSIAN_SEED)
-        b = torch.randn(3, 3 * n_freqs, generator=gen, dtype=torch.float64) * (sigma * D / 2)
+        if b.ndim != 2 or b.shape[0] != 3 or (legacy_b is not None and legacy_b.shape != b.shape):
+            raise ValueError(f"frequency vectors must be a (3, m) matrix, got {tuple(b.shape)}"
+                             + ("" if legacy_b is None else f" and legacy {tuple(legacy_b.shape)}"))
         self.register_buffer("b", b.float())
-        self.out_dim = 3 + 6 * n_freqs
+        self.out_dim = 3 + 2 * b.shape[1]
+        self.legacy_b = None if legacy_b is None else legacy_b.float()
+        if legacy_b is not None:
+            self.register_load_state_dict_pre_hook(FourierFeatures._fill_legacy_b)
+
+    @staticmethod
+    def _fill_legacy_b(module: FourierFeatures, state_dict: dict, prefix: str, *_args) -> None:
+        if prefix + "b" not in state_dict and module.legacy_b is not None:
+            state_dict[prefix + "b"] = module.legacy_b
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         arg = (2 * math.pi) * geom_matmul(coords, self.b)
         return torch.cat([coords, torch.sin(arg), torch.cos(arg)], dim=-1)
+
+
+def gaussian_vectors(D: int, n_freqs: int, sigma: float) -> torch.Tensor:
+    """``(3, 3 * n_freqs)`` float32 random frequency vectors ``b_j ~ N(0, (sigma * D/2)^2 I)``.
+
+    ``sigma`` is the spread as a fraction of the box radius ``D/2`` (0.5 puts two standard
+    deviations at ``D/2``); seeded by :data:`GAUSSIAN_SEED`, so one config starts alike.
+    """
+    gen = torch.Generator().manual_seed(GAUSSIAN_SEED)
+    b = torch.randn(3, 3 * n_freqs, generator=gen, dtype=torch.float64) * (sigma * D / 2)
+    return b.float()
 
 
 #: Seed of the per-level rotations of the geometric ladder: fixed so one config starts alike.
@@ -82,7 +86,8 @@ def ladder_vectors(D: int, n_freqs: int, rotated: bool = True) -> torch.Tensor:
 
     Column ``a * n_freqs + i`` is ``f_i R_i e_a``: frequency ``f_i`` (:func:`geometric_frequencies`)
     along axis ``a`` of level ``i``'s rotated frame (``R_i = I`` if not ``rotated``: the legacy
-    axis-aligned ladder, the same features as :class:`GeometricEncoding`).
+    axis-aligned ladder, ``[sin(2 pi f_i k_a)]`` for each axis ``a``, that runs written before
+    the turned ladder were trained with).
     """
     f = geometric_frequencies(D, n_freqs).double()
     if rotated:
@@ -93,37 +98,14 @@ def ladder_vectors(D: int, n_freqs: int, rotated: bool = True) -> torch.Tensor:
     return (frames * f[:, None, None]).permute(1, 2, 0).reshape(3, 3 * n_freqs).float()
 
 
-class LadderEncoding(nn.Module):
-    """``[k, sin(2 pi k.b_j), cos(2 pi k.b_j)]`` for the ``3 * n_freqs`` vectors of :func:`ladder_vectors`.
+def make_encoding(pe_type: str, D: int, n_freqs: int, sigma: float) -> FourierFeatures:
+    """The encoding named by ``ModelConfig.pe_type``, ``3 + 6 * n_freqs`` features.
 
-    The vectors are a persistent buffer, saved with the weights. A state_dict without them comes
-    from a checkpoint trained with the axis-aligned ladder, which they are then set to, so old
-    weights give the maps they always gave. ``coords: (..., 3)`` cycles/px -> ``(..., 3 + 6 * n_freqs)``.
+    ``"geom"``: the turned geometric ladder; a state_dict without ``b`` gets the axis-aligned
+    ladder it was trained with. ``"gaussian"``: random Fourier features of spread ``sigma``.
     """
-
-    b: torch.Tensor  # buffer
-
-    def __init__(self, D: int, n_freqs: int) -> None:
-        super().__init__()
-        self.D, self.n_freqs = D, n_freqs
-        self.register_buffer("b", ladder_vectors(D, n_freqs))
-        self.out_dim = 3 + 6 * n_freqs
-        self.register_load_state_dict_pre_hook(LadderEncoding._legacy_axes)
-
-    @staticmethod
-    def _legacy_axes(module: LadderEncoding, state_dict: dict, prefix: str, *_args) -> None:
-        if prefix + "b" not in state_dict:
-            state_dict[prefix + "b"] = ladder_vectors(module.D, module.n_freqs, rotated=False)
-
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        arg = (2 * math.pi) * geom_matmul(coords, self.b)
-        return torch.cat([coords, torch.sin(arg), torch.cos(arg)], dim=-1)
-
-
-def make_encoding(pe_type: str, D: int, n_freqs: int, sigma: float) -> LadderEncoding | GaussianEncoding:
-    """The encoding named by ``ModelConfig.pe_type`` ("geom" or "gaussian")."""
     if pe_type == "geom":
-        return LadderEncoding(D, n_freqs)
+        return FourierFeatures(ladder_vectors(D, n_freqs), legacy_b=ladder_vectors(D, n_freqs, rotated=False))
     if pe_type == "gaussian":
-        return GaussianEncoding(D, n_freqs, sigma)
+        return FourierFeatures(gaussian_vectors(D, n_freqs, sigma))
     raise ValueError(f"unknown positional encoding {pe_type!r}; use 'geom' or 'gaussian'")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -158,3 +159,48 @@ def backproject(stack: PosedStack, cfg: BackprojectConfig = BackprojectConfig())
     acc = FourierAccumulator(stack.box, cfg.device)
     backproject_into(stack, [acc], np.zeros(len(stack.rotations), np.int64), cfg)
     return acc.reconstruct(cfg.reg, gridding=cfg.gridding).cpu().numpy()
+
+
+def output_paths(out: str | Path) -> dict[str, Path]:
+    """OUT.mrc plus OUT_half1.mrc, OUT_half2.mrc, OUT_fsc.txt, OUT_fsc.png beside it."""
+    path = Path(out)
+    if path.suffix.lower() not in (".mrc", ".map"):
+        path = path.with_name(path.name + ".mrc")
+    stem = path.with_suffix("")
+    named = lambda tail: stem.with_name(stem.name + tail)
+    return {"full": path, "half1": named("_half1.mrc"), "half2": named("_half2.mrc"),
+            "txt": named("_fsc.txt"), "png": named("_fsc.png")}
+
+
+def random_subset(pset) -> np.ndarray | None:
+    """RELION's ``_rlnRandomSubset`` column, if the input has one."""
+    md = pset.metadata
+    if md is None:
+        return None
+    for col in ("rlnRandomSubset", "_rlnRandomSubset"):
+        if col in md.columns:
+            return md[col].to_numpy()
+    return None
+
+
+def write_reconstruction(rec: Reconstruction, out: str | Path) -> list[str]:
+    """Write the full map ``out`` (.mrc added if missing), the half-maps, and the gold-standard
+    FSC table and plot beside it (see :func:`output_paths`); returns the summary lines (files
+    written, resolutions at FSC 0.143 and 0.5, unmasked and auto-masked)."""
+    from cryoscape.analysis.fsc import auto_mask, format_resolution, plot_fsc, save_fsc_txt
+    from cryoscape.io.mrc import write_volume
+
+    paths = output_paths(out)
+    for key in ("full", "half1", "half2"):
+        write_volume(paths[key], getattr(rec, key), rec.psize_A)
+    freqs = rec.fsc_freqs
+    _, masked = fsc(rec.half1, rec.half2, auto_mask(rec.full, rec.psize_A))
+    curves = {"unmasked": rec.fsc_half, "auto_mask": masked}
+    save_fsc_txt(paths["txt"], freqs, curves, rec.psize_A)
+    plot_fsc(paths["png"], freqs, curves, rec.psize_A)
+    lines = [f"wrote {paths['full']}, {paths['half1'].name}, {paths['half2'].name}, "
+             f"{paths['txt'].name}, {paths['png'].name}"]
+    for label, c in curves.items():
+        r143, r5 = (format_resolution(freqs, c, t, rec.psize_A) for t in (0.143, 0.5))
+        lines.append(f"half-map FSC ({label}): {r143} at 0.143, {r5} at 0.5")
+    return lines
