@@ -67,28 +67,31 @@ def sampling_step_table(path: Path, root: Path) -> list[str]:
 def _flags(cmd: str) -> str:
     """The options that tell one ablation run from the others (what follows the common part)."""
     body = cmd.split("#")[0]
-    found = re.findall(r"--(?:freq-march|pe-dim)\s+\S+", body)
+    found = re.findall(r"--(?:freq-march|pe-dim|hf-sample)\s+\S+", body)
     return " ".join(found) or "(none)"
 
 
 def ablation_table(path: Path, root: Path, show: tuple[int, ...] = (2, 4, 6, 8)) -> list[str]:
-    """Latent quality per epoch, the first epoch at the no-marching run's final quality, per-image AUC."""
+    """Latent quality per epoch, the first epoch at the base run's final quality (and the training
+    seconds to it), per-image AUC. The base: the run without the change (``--freq-march 0``, or
+    named ``*base``)."""
     r = _load(path)
     runs = r["runs"]
     base = next(x for x in runs if "--freq-march 0 " in x.get("command", "") + " " or x["run"].endswith("base"))
     target = base["curve"][-1]
     metric = METRIC[base["metric"]]
     head = " | ".join(f"epoch {e}" for e in show)
-    lines = [f"| run | options | {metric} at {head} | final | first epoch at {target:.3f} | per-image AUC | "
-             "res@0.5 Å | code |", "|---|---|" + "---|" * (len(show) + 5)]
+    lines = [f"| run | options | {metric} at {head} | final | first epoch at {target:.3f} | training s to it "
+             "| training s, all | per-image AUC | res@0.5 Å | code |", "|---|---|" + "---|" * (len(show) + 7)]
     for x in runs:
         c = x["curve"]
         first = next((i + 1 for i, q in enumerate(c) if q >= target - 1e-9), None)
+        to_first = "-" if first is None else f"{sum(x['epoch_s'][:first]):.0f}"
         code = x.get("command", "").split("#")[-1].strip()
         vals = " | ".join(f"{c[e - 1]:.3f}" for e in show)
         lines.append(f"| {x['run']} | `{_flags(x.get('command', ''))}` | {vals} | {c[-1]:.3f} | "
-                     f"{'-' if first is None else first} | {x['perimage_mean_auc']:.4f} | "
-                     f"{x['perimage_mean_res05_A']:.2f} | {code} |")
+                     f"{'-' if first is None else first} | {to_first} | {x['train_s']:.0f} | "
+                     f"{x['perimage_mean_auc']:.4f} | {x['perimage_mean_res05_A']:.2f} | {code} |")
     return [*lines, "", f"{r['note']}", "", _source(path, r["provenance"], root)]
 
 
@@ -126,7 +129,7 @@ def side_by_side_table(path: Path, root: Path) -> list[str]:
 
 def demo_table(paths: list[Path], root: Path) -> list[str]:
     """Wall time of `cryoscape demo` per setting."""
-    lines = ["| demo arguments | wall s | peak RSS GB | score | img/s (full-lattice epochs) |", "|---|---|---|---|---|"]
+    lines = ["| demo arguments | wall s | peak RSS GB | score | img/s (last three epochs) |", "|---|---|---|---|---|"]
     sources = []
     for p in paths:
         r = _load(p)
@@ -145,6 +148,9 @@ def regime_section(results: Path, root: Path) -> list[str]:
     parts = [("Host allocator, one training step", [cpu / "step_throughput_1thread.json"], allocator_table),
              ("Frequency marching, continuous", [cpu / "ablation_continuous_3k.json"], ablation_table),
              ("Frequency marching, compositional", [cpu / "ablation_compositional_3k.json"], ablation_table),
+             ("Sampled high frequencies, continuous", [cpu / "ablation_hfsample_continuous_3k.json"], ablation_table),
+             ("Sampled high frequencies, compositional", [cpu / "ablation_hfsample_compositional_3k.json"],
+              ablation_table),
              ("Side by side with cryoDRGN, continuous 3k, before sampled high frequencies",
               [cpu / "sidebyside_continuous_3k.json"], side_by_side_table),
              ("Side by side with cryoDRGN, continuous 3k, with sampled high frequencies (the defaults now)",

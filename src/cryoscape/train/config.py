@@ -21,11 +21,9 @@ LR_FLOOR = 0.05
 LR_SCHEDULES = ("cosine", "constant")
 #: The default KL weight is ``BETA_ZDIM / zdim``, reached after a warm-up (cryoDRGN's default,
 #: on its loss over twice as many terms, is our ``0.5 / zdim``). A strong prior straightens and
-#: de-noises the latent space (10k continuous benchmark, 20 epochs: PC1 vs the truth 0.966, 0.969,
-#: 0.978 at a constant 1/zdim, 2/zdim, 4/zdim) but held from the first step it slows the separation
-#: of discrete states (two classes, 2,000 images, 10 epochs: ARI 0.96 at 1/zdim, 0.88 at 4/zdim).
-#: The warm-up keeps both (0.974, 0.96); it must end early, while the latent space forms: a ramp to
-#: 4/zdim at the run's end gave 0.966. benchmarks/README.md, "KL weight".
+#: de-noises a continuous latent space, but held from the first step it slows the separation of
+#: discrete states; the warm-up keeps both, and it must end early, while the latent space forms
+#: (the measurements: benchmarks/README.md, "KL weight").
 BETA_ZDIM = 4.0
 #: The warm-up's first KL weight, as a fraction of ``beta``; it rises linearly to ``beta`` over the
 #: first ``TrainConfig.beta_warmup`` images trained on (counted over epochs).
@@ -92,8 +90,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     load: str | None = None
-    #: "cosine": from ``lr`` down to ``LR_FLOOR * lr`` at the last step of ``epochs`` (it let the
-    #: latent space settle: PC1 vs the truth 0.946 -> 0.970 on the 10k benchmark); "constant".
+    #: "cosine": from ``lr`` down to ``LR_FLOOR * lr`` at the last step of ``epochs`` (it lets the
+    #: latent space settle at the end of a run: benchmarks/README.md, "Training"); "constant".
     lr_schedule: str = "cosine"
     #: The KL weight rises linearly from ``BETA_WARMUP_START * beta`` to ``beta`` over this many
     #: images, then stays (discrete states begin to separate as under a weak prior; the latent space
@@ -168,11 +166,10 @@ def default_lr(D: int) -> float:
     """Adam's default learning rate for a box of ``D`` px: 1e-3 up to D = 64, then ``1e-3 (64/D)^1.5``
     (3.5e-4 at D = 128, 1.25e-4 at D = 256, near cryoDRGN's fixed 1e-4).
 
-    Why it falls with the box: on one H100 (benchmarks/README.md, "GPU pass"), 1e-3 trained well at
-    D = 64 but diverged at D = 128 after ~1900 steps (also in fp32), while 3e-4 was stable there
-    and reached a better latent space (PC1 Spearman 0.939 after 10 epochs) than cryoDRGN's
-    defaults after 5. At D = 64, 3e-4 would have cost little (0.949 vs 0.953 after 20 epochs) but
-    slows short runs such as the demo, so small boxes keep 1e-3.
+    Why it falls with the box: on one H100, 1e-3 trained well at D = 64 but diverged at D = 128
+    (also in fp32), while 3e-4 was stable there and reached a better latent space; at D = 64 a
+    lower rate would cost little but slows short runs such as the demo, so small boxes keep 1e-3
+    (the measurements: benchmarks/README.md, "GPU pass").
     """
     return 1e-3 * min(1.0, 64.0 / D) ** 1.5
 
