@@ -7,12 +7,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from helpers import ctf_params, smooth_volume
 
 from cryoscape.analysis.fsc import fsc
 from cryoscape.errors import InputError
 from cryoscape.fourier.project import Projector
 from cryoscape.geometry import random_rotations
-from cryoscape.io.particles import CTFParams, ParticleSet
+from cryoscape.io.particles import ParticleSet
 from cryoscape.recon.backproject import (
     BackprojectConfig,
     PosedStack,
@@ -25,24 +26,6 @@ from cryoscape.recon.insert import FourierAccumulator, half_lattice
 
 D, N, PSIZE_A = 32, 3000, 3.5
 NYQ_08 = 0.8 * 0.5  # 0.8 x Nyquist in cycles/px
-
-
-def smooth_volume(D: int, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian-filtered noise inside a sphere of radius 0.3 D: power out to Nyquist, compact support."""
-    from scipy.ndimage import gaussian_filter
-
-    v = gaussian_filter(rng.standard_normal((D, D, D)), 1.0)
-    f = np.arange(D) - D // 2
-    r = np.sqrt(f[:, None, None] ** 2 + f[None, :, None] ** 2 + f[None, None, :] ** 2)
-    return (v * (r < 0.3 * D)).astype(np.float32)
-
-
-def ctf_params(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 8) realistic CTFs: defocus 1-2.5 um, 300 kV, Cs 2.7 mm, 10% amplitude contrast."""
-    dfu = rng.uniform(10000, 25000, n)
-    cols = dict(defocus_u_A=dfu, defocus_v_A=dfu - rng.uniform(0, 500, n),
-                defocus_angle_deg=rng.uniform(0, 180, n), voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
-    return CTFParams.from_columns(n, **cols).as_array()
 
 
 @pytest.fixture(scope="module")

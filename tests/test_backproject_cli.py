@@ -22,8 +22,7 @@ D, N, PSIZE_A = 24, 600, 4.0
 def _write_dataset(tmp_path, poses: bool = True, random_subset: bool = False):
     """A noise-free RELION 3.1 dataset: particles.star + particles.mrcs; returns (star, volume)."""
     import mrcfile
-
-    from tests.test_backproject import ctf_params, smooth_volume
+    from helpers import ctf_params, smooth_volume
 
     rng = np.random.default_rng(2)
     vol = smooth_volume(D, rng)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from browser import canvas_stats, keep_artifact, open_page
-from test_dashboard_api import make_run, serving
+from helpers import make_run, serving
 
 from cryoscape.dashboard.state import DashboardState
 from cryoscape.io.cryodrgn import read_index
@@ -18,6 +18,8 @@ from cryoscape.io.load import load_particles
 N, D, SHOWN = 160, 24, 100
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("plotly", reason="the dashboard needs plotly (pip install cryoscape[dashboard])")
+pytest.importorskip("skimage", reason="the dashboard's maps need scikit-image (pip install cryoscape[dashboard])")
 
 THUMB_SHOWN = """() => { const i = document.getElementById('thumb');
                          return !i.hidden && i.complete && i.naturalWidth > 0; }"""

@@ -30,7 +30,7 @@ def fake_run_report(tmp_path: Path, monkeypatch) -> Path:
 
     def fake_maps(cfg, run_dir, lat, outdir, res):
         meshes = [surface_mesh(demo_volume(t, D=64), psize_A=3.0) for t in (0.0, 0.5, 1.0)]
-        return {"centre_maps": meshes, "map_files": {}}
+        return pipeline.MapResults(centre_maps=meshes)
 
     monkeypatch.setattr(pipeline, "map_steps", fake_maps)
     out = tmp_path / "analysis"

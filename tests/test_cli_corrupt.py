@@ -45,7 +45,7 @@ def test_pickle_options_on_garbage(tmp_path, capsys, fixtures_dir, kind):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from test_train_helpers import train_tiny_run
+    from helpers import train_tiny_run
 
     return train_tiny_run(tmp_path_factory.mktemp("corrupt"), n=40)
 

@@ -7,16 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
 
 import numpy as np
 import pytest
 import yaml
-from test_train_helpers import simulate_particles
+from helpers import make_run, serving
 
 from cryoscape.analysis.latent import pca
 from cryoscape.analysis.select import polygon_select
@@ -34,33 +32,6 @@ pytest.importorskip("plotly", reason="the dashboard needs plotly (pip install cr
 pytest.importorskip("skimage", reason="the dashboard's maps need scikit-image (pip install cryoscape[dashboard])")
 
 N, D, PSIZE_A = 48, 16, 4.0
-SMALL = ["--enc-width", "32", "--dec-width", "32", "--enc-depth", "1", "--dec-depth", "1",
-         "--batch-size", "16", "--threads", "1"]
-
-
-def make_run(root: Path, n: int = N, D: int = D, epochs: int = 1) -> tuple[Path, Path]:
-    """A trained run (zdim 2) on a simulated star with a _rlnClassNumber column; (run, star)."""
-    star, labels = simulate_particles(root / "sim", n=n, D=D, snr=2.0, psize_A=PSIZE_A)
-    pset = load_particles(star)
-    pset.metadata["_rlnClassNumber"] = labels + 1
-    star = root / "sim" / "particles_cls.star"
-    write_particles(pset, star)
-    run = root / "run"
-    assert cli(["train", str(star), "-o", str(run), "--zdim", "2", "-n", str(epochs), *SMALL]) == 0
-    return run, star
-
-
-@contextmanager
-def serving(state: DashboardState):
-    """The dashboard on a free localhost port, in a thread; yields its URL."""
-    server = make_server(state, port=0)
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield server.url
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def request(url: str, body=None, *, raw: bytes | None = None, ctype: str = "application/json",
@@ -84,7 +55,7 @@ def api(url: str, body=None) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("dash"))
+    return make_run(tmp_path_factory.mktemp("dash"), N, D, psize_A=PSIZE_A)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from test_train_helpers import simulate_particles, two_class_volumes
+from helpers import simulate_particles, two_class_volumes
 
 from cryoscape.data.dataset import (
     ParticleData,

@@ -17,7 +17,7 @@ import mrcfile
 import numpy as np
 import pytest
 import torch
-from test_fourier_project import real_space_project
+from helpers import real_space_project
 
 from cryoscape.data.downsample import fourier_crop
 from cryoscape.fourier.project import Projector

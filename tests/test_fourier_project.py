@@ -10,25 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.ndimage import map_coordinates
+from helpers import real_space_project
 
 from cryoscape.fourier.project import Projector
 from cryoscape.geometry import euler_to_matrix, random_rotations
-
-
-def real_space_project(vol: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """``(B, D, D)`` projections of ``vol: (D, D, D)`` [z, y, x] along poses ``rot: (B, 3, 3)`` (cubic spline)."""
-    D = vol.shape[-1]
-    r = np.arange(D, dtype=np.float64) - D // 2
-    z, y, x = np.meshgrid(r, r, r, indexing="ij")  # image-frame coordinates, [z, y, x]
-    pts = np.stack([x, y, z], axis=-1).reshape(-1, 3)
-    out = np.empty((len(rot), D, D))
-    for i, a in enumerate(rot):
-        u = pts @ a  # row vectors: u = A.T @ p, volume-frame (ux, uy, uz)
-        idx = u[:, ::-1].T + D // 2  # -> index order [z, y, x]
-        vals = map_coordinates(vol, idx, order=3, mode="constant", cval=0.0)
-        out[i] = vals.reshape(D, D, D).sum(axis=0)
-    return out
 
 
 def gaussian_blobs(D: int, n: int, seed: int, sigma_px: tuple[float, float] = (2.0, 3.5)) -> np.ndarray:

@@ -86,4 +86,4 @@ def test_unknown_extension_and_box(fixtures_dir, tmp_path):
         load_particles(bare)
     assert load_particles(bare, box=64).box == 64
     p = load_particles(fixtures_dir / "relion31.star", apix=3.0)
-    assert p.psize_A[0] == 3.0 and any("differs" in w for w in p.extra["warnings"])
+    assert p.psize_A[0] == 3.0 and any("differs" in w for w in p.info.warnings)

@@ -33,7 +33,7 @@ def test_fixture_matches_cryodrgn_parse(fixtures_dir):
     np.testing.assert_allclose(ctf_to_cryodrgn(p), _pkl(fixtures_dir / "cryosparc_P12_J24.cryodrgn_ctf.pkl"), atol=1e-5)
     raw = np.load(fixtures_dir / CS)
     assert p.shifts_A[0] == pytest.approx(raw["alignments3D/shift"][0] * 2.95, rel=1e-6)
-    assert any("images not read" in w for w in p.extra["warnings"])
+    assert any("images not read" in w for w in p.info.warnings)
 
 
 def test_cs_subset_keeps_every_field(fixtures_dir, tmp_path):
@@ -72,14 +72,14 @@ def test_no_3d_alignments_and_class_fallback(fixtures_dir, tmp_path):
     with open(bare, "wb") as f:
         np.save(f, raw[keep])
     p = read_cs(bare)
-    assert p.rotations is None and any("no 3D alignments (alignments3D/pose)" in w for w in p.extra["warnings"])
+    assert p.rotations is None and any("no 3D alignments (alignments3D/pose)" in w for w in p.info.warnings)
     dt = [(n.replace("alignments3D", "alignments_class_1"), raw.dtype.fields[n][0]) for n in raw.dtype.names]
     cls = tmp_path / "cls.cs"
     with open(cls, "wb") as f:
         np.save(f, np.array(raw.tolist(), dtype=dt))
     q = read_cs(cls)
     np.testing.assert_allclose(q.rotations, read_cs(fixtures_dir / CS).rotations)
-    assert q.extra["cs_alignments"] == "alignments_class_1/"
+    assert q.info.cs_alignments == "alignments_class_1/"
 
 
 def test_not_a_cs_file(tmp_path):

@@ -97,7 +97,7 @@ def test_broken_stack_is_reported_under_its_own_name(empiar):
         load_particles(empiar, images="require")
     assert e.value.path == str(stack) and "truncated" in str(e.value)
     pset = load_particles(empiar, need_box=False)  # optional: a warning, which names the stack too
-    assert any(str(stack) in w and "truncated" in w for w in pset.extra["warnings"])
+    assert any(str(stack) in w and "truncated" in w for w in pset.info.warnings)
 
 
 def test_config_that_is_not_text(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import starfile
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
 from cryoscape.errors import InputError
@@ -49,12 +49,12 @@ def test_missing_amplitude_contrast_names_column_and_flag(sim):
 
 def test_fill_is_used_only_where_missing_and_reported(sim):
     pset = load_particles(sim[1], optics=OpticsFill(amp_contrast=0.07, voltage_kV=200.0))
-    assert pset.extra["star_version"] == "3.0"
+    assert pset.info.star_version == "3.0"
     assert np.all(pset.ctf.amp_contrast == 0.07)
     assert np.all(pset.ctf.voltage_kV == 300.0)  # the file's, not the flag's
     assert np.all(pset.ctf.cs_mm == 0.01)
-    assert pset.extra["optics_filled"] == {"amp_contrast": 0.07}
-    w = pset.extra["warnings"]
+    assert pset.info.optics_filled == {"amp_contrast": 0.07}
+    w = pset.info.warnings
     assert "amplitude contrast 0.07 from --amp-contrast: the file has no _rlnAmplitudeContrast" in w
     assert "--voltage 200 not used: the file gives _rlnVoltage" in w
 
@@ -65,7 +65,7 @@ def test_several_missing_are_named_together(sim, tmp_path):
                        match=r"missing _rlnVoltage, _rlnAmplitudeContrast .* pass --voltage, --amp-contrast"):
         load_particles(bad)
     pset = load_particles(bad, optics=OpticsFill(voltage_kV=300, amp_contrast=0.1))
-    assert pset.extra["optics_filled"] == {"voltage_kV": 300.0, "amp_contrast": 0.1}
+    assert pset.info.optics_filled == {"voltage_kV": 300.0, "amp_contrast": 0.1}
 
 
 def test_cs_file_without_optics_fields(fixtures_dir, tmp_path):

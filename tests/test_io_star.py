@@ -21,7 +21,7 @@ def _copy(fixtures_dir, tmp_path, *names):
 
 def test_relion31_first_particle(fixtures_dir):
     p = read_star(fixtures_dir / "relion31.star")
-    assert p.n == 5 and p.box == 256 and p.extra["star_version"] == "3.1"
+    assert p.n == 5 and p.box == 256 and p.info.star_version == "3.1"
     assert p.psize_A[0] == pytest.approx(2.806)
     assert p.ctf.defocus_u_A[0] == pytest.approx(13108.082418)
     assert p.ctf.defocus_v_A[0] == pytest.approx(12845.582418)
@@ -44,7 +44,7 @@ def test_block_order_does_not_matter(fixtures_dir):
 
 def test_relion30_pixel_size_from_magnification(fixtures_dir):
     p = read_star(fixtures_dir / "empiar_10076_7.star")
-    assert p.extra["star_version"] == "3.0" and p.n == 7 and p.box == 320
+    assert p.info.star_version == "3.0" and p.n == 7 and p.box == 320
     np.testing.assert_allclose(p.psize_A, 5 * 1e4 / 38168)
     assert p.ctf.defocus_u_A[2] == pytest.approx(15150.7) and p.ctf.cs_mm[0] == pytest.approx(2.7)
     assert p.rotations is None and p.shifts_A is None
@@ -91,7 +91,7 @@ def test_relion30_upgraded_and_subset_written(fixtures_dir, tmp_path):
     text = (tmp_path / "sub.star").read_text()
     assert "# version 30001" in text and "data_optics" in text and "_rlnMagnification" not in text
     q = load_particles(tmp_path / "sub.star")
-    assert q.extra["star_version"] == "3.1" and q.n == 2
+    assert q.info.star_version == "3.1" and q.n == 2
     np.testing.assert_allclose(q.psize_A, 5 * 1e4 / 38168)
     np.testing.assert_allclose(q.ctf.defocus_u_A, [15177.4, 15150.7])
     np.testing.assert_array_equal(q.images[:], p.images[:])
@@ -115,7 +115,7 @@ def test_missing_stack_require_vs_optional(fixtures_dir, tmp_path):
     with pytest.raises(InputError, match=r"relion31.mrcs not found"):
         read_star(src, images="require")
     p = read_star(src, images="optional")
-    assert p.images is None and any("relion31.mrcs" in w for w in p.extra["warnings"])
+    assert p.images is None and any("relion31.mrcs" in w for w in p.info.warnings)
     assert read_star(src, datadir=fixtures_dir, images="require").images is not None
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from test_train_helpers import simulate_particles, train_tiny_run
+from helpers import simulate_particles, train_tiny_run
 
 from cryoscape.cli.main import main as cli
 from cryoscape.errors import InputError

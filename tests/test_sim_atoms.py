@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import TINY_PDB
 
 from cryoscape.errors import InputError
 from cryoscape.sim.atoms import load_atomic_model, render_atoms, sigma_from_resolution
@@ -59,21 +60,10 @@ def test_many_atoms_sum_and_outside_dropped():
     assert outside.sum() == 0.0
 
 
-_PDB = """\
-ATOM      1  N   ALA A   1      11.104   6.134  -6.504  1.00  0.00           N
-ATOM      2  CA  ALA A   1      11.639   6.071  -5.147  1.00  0.00           C
-ATOM      3  C   ALA A   1      13.140   5.849  -5.198  1.00  0.00           C
-ATOM      4  O   ALA A   1      13.700   5.651  -6.273  1.00  0.00           O
-ATOM      5  H   ALA A   1      10.500   6.000  -7.000  1.00  0.00           H
-HETATM    6  O   HOH A 101      20.000  20.000  20.000  1.00  0.00           O
-END
-"""
-
-
 def test_load_atomic_model(tmp_path):
     pytest.importorskip("gemmi")
     path = tmp_path / "tiny.pdb"
-    path.write_text(_PDB)
+    path.write_text(TINY_PDB)
     xyz, w = load_atomic_model(path)
     assert w.tolist() == [7, 6, 6, 8]  # hydrogen and water skipped, weights = atomic numbers
     masses = np.array([14.007, 12.011, 12.011, 15.999])

@@ -156,9 +156,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
 
 def test_pdb_source(tmp_path):
     pytest.importorskip("gemmi")
-    from test_sim_atoms import _PDB
+    from helpers import TINY_PDB
 
-    (tmp_path / "m.pdb").write_text(_PDB)
+    (tmp_path / "m.pdb").write_text(TINY_PDB)
     out = tmp_path / "pdb"
     assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "1.0",
                 "--resolution", "3", "-n", "20", "--snr", "inf", "-o", str(out)]) == 0

@@ -1,7 +1,8 @@
-"""The KL weight: 4/zdim by default, reached by a linear warm-up from a quarter of it over the first
-20,000 images; both written into config.yaml as the numbers used, the weight logged per epoch, and
-what the loss really weighs the KL by. Runs from before (``beta: null``, which meant 1/zdim; no
-``beta_warmup``: constant) resume unchanged."""
+"""The KL weight: ``default_beta(zdim)`` (a constant over zdim) by default, reached by a linear
+warm-up from ``BETA_WARMUP_START`` of it over the first ``BETA_WARMUP_IMAGES`` images; both written
+into config.yaml as the numbers used, the weight logged per epoch, and what the loss really weighs
+the KL by. Runs from before (``beta: null``, which meant 1/zdim; no ``beta_warmup``: constant)
+resume unchanged. The tuned values themselves are not asserted: the tests hold for any."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from cryoscape.data.preprocess import half_plane
 from cryoscape.train.config import (
     BETA_WARMUP_IMAGES,
     BETA_WARMUP_START,
-    BETA_ZDIM,
     TrainConfig,
     default_beta,
     load_config,
@@ -49,37 +49,40 @@ def sim_args(tmp_path):
             "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
 
 
-def test_warmup_goes_from_a_quarter_of_beta_to_beta_then_stays():
-    assert BETA_ZDIM == 4.0 and default_beta(8) == 0.5 and default_beta(0) == 0.0
+def test_warmup_goes_from_a_fraction_of_beta_to_beta_then_stays():
+    assert default_beta(8) > 0 and default_beta(4) == pytest.approx(2 * default_beta(8))  # a constant / zdim
+    assert default_beta(0) == 0.0
     t = TrainConfig()
-    assert t.beta_for(8) == 0.5 and TrainConfig(beta=0.1).beta_for(8) == 0.1
-    assert BETA_WARMUP_START == 0.25 and BETA_WARMUP_IMAGES == t.beta_warmup == 20_000
+    beta = default_beta(8)
+    assert t.beta_for(8) == beta and TrainConfig(beta=0.1).beta_for(8) == 0.1
+    assert t.beta_warmup == BETA_WARMUP_IMAGES > 0 and 0 < BETA_WARMUP_START < 1
     W = t.beta_warmup
-    assert t.beta_at(8, 0) == pytest.approx(0.125) and t.beta_at(8, W) == pytest.approx(0.5)
-    assert t.beta_at(8, W / 2) == pytest.approx(0.5 * (0.25 + 0.75 * 0.5))
+    assert t.beta_at(8, 0) == pytest.approx(BETA_WARMUP_START * beta) and t.beta_at(8, W) == pytest.approx(beta)
+    assert t.beta_at(8, W / 2) == pytest.approx(beta * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5))
     ramp = [t.beta_at(8, W * p / 50) for p in range(51)]
     assert all(b > a for a, b in itertools.pairwise(ramp))
-    assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == 0.5                 # then constant
-    assert TrainConfig(beta_warmup=0).beta_at(8, 0) == 0.5                 # no warm-up
+    assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == beta                # then constant
+    assert TrainConfig(beta_warmup=0).beta_at(8, 0) == beta                # no warm-up
     assert t.beta_at(0, 100) == 0.0                                       # homogeneous: no KL term
     with pytest.raises(ValueError, match="beta_warmup"):
         TrainConfig(beta_warmup=-1)
 
 
 def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
+    beta = default_beta(2)                                              # sim_args: --zdim 2
     default = tmp_path / "default"
     assert main([*sim_args, "-o", str(default), "-n", "1"]) == 0
-    assert _train_cfg(default)["beta"] == 2.0 and _train_cfg(default)["beta_warmup"] == 20_000  # 4/zdim
-    assert float(_log(default)[0]["beta"]) == pytest.approx(2.0 * BETA_WARMUP_START)     # 16 of 20,000 images
+    assert _train_cfg(default)["beta"] == beta and _train_cfg(default)["beta_warmup"] == BETA_WARMUP_IMAGES
+    assert float(_log(default)[0]["beta"]) == pytest.approx(beta * BETA_WARMUP_START)    # the warm-up's start
     run = tmp_path / "run"
     assert main([*sim_args, "-o", str(run), "-n", "3", "--beta-warmup", "32"]) == 0   # 16 images per epoch
     t = _train_cfg(run)
-    assert t["beta"] == 2.0 and t["beta_warmup"] == 32
-    assert load_config(run)[2].beta == 2.0 and load_config(run)[2].beta_warmup == 32
-    ramp = [2.0 * BETA_WARMUP_START, 2.0 * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5), 2.0]
+    assert t["beta"] == beta and t["beta_warmup"] == 32
+    assert load_config(run)[2].beta == beta and load_config(run)[2].beta_warmup == 32
+    ramp = [beta * BETA_WARMUP_START, beta * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5), beta]
     assert [float(r["beta"]) for r in _log(run)] == pytest.approx(ramp, rel=1e-5)
     assert _weights_used(run) == pytest.approx(ramp, rel=1e-2)
-    assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == 2.0  # as config.yaml
+    assert torch.load(run / "weights.pt", weights_only=True)["train_config"]["beta"] == beta  # as config.yaml
     given = tmp_path / "given"
     assert main([*sim_args, "-o", str(given), "-n", "2", "--beta", "0.3", "--beta-warmup", "0"]) == 0
     assert _train_cfg(given)["beta"] == 0.3 and _train_cfg(given)["beta_warmup"] == 0

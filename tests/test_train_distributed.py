@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
 from cryoscape.data.preprocess import Preprocessor

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import yaml
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
 from cryoscape.io.fingerprint import data_fingerprint, fingerprint_differences

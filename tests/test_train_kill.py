@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.train import checkpoint as ck
 

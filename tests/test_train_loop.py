@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
 from cryoscape.model.config import ModelConfig

@@ -9,11 +9,20 @@ import pytest
 import yaml
 
 from cryoscape.cli.main import main
-from cryoscape.train.config import LR_FLOOR, TrainConfig
+from cryoscape.train.config import LR_FLOOR, TrainConfig, default_lr
 
 
 def _lr(run) -> float:
     return float(yaml.safe_load((run / "config.yaml").read_text())["train"]["lr"])
+
+
+def test_default_learning_rate_falls_with_the_box():
+    """Constant up to a 64 px box (stable there), then falling as D^-1.5 (the small boxes' rate
+    diverged at 128 px), so it approaches cryoDRGN's fixed rate at the largest boxes."""
+    assert default_lr(16) == default_lr(32) == default_lr(64)
+    for d in (64, 128, 256):
+        assert default_lr(2 * d) == pytest.approx(default_lr(d) / 2**1.5, rel=1e-12)
+    assert default_lr(360) < default_lr(256) < default_lr(128) < default_lr(64)
 
 
 def test_default_lr_from_box_recorded_and_kept_on_resume(tmp_path):
@@ -22,11 +31,11 @@ def test_default_lr_from_box_recorded_and_kept_on_resume(tmp_path):
     args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
             "--enc-width", "16", "--dec-width", "16", "--threads", "1", "--no-amp"]
     assert main([*args, "-n", "1"]) == 0
-    assert abs(_lr(run) - 1e-3 * (64 / 96) ** 1.5) < 1e-9
+    assert abs(_lr(run) - default_lr(96)) < 1e-9
     # an explicit --lr that differs from the run's is refused on resume; none keeps the run's own
     assert main([*args, "-n", "2", "--lr", "1e-3"]) == 2
     assert main([*args, "-n", "2"]) == 0
-    assert abs(_lr(run) - 1e-3 * (64 / 96) ** 1.5) < 1e-9
+    assert abs(_lr(run) - default_lr(96)) < 1e-9
 
 
 def test_cosine_schedule_falls_from_lr_to_the_floor():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_train_helpers import simulate_particles
+from helpers import simulate_particles
 
 from cryoscape.cli.main import main as cli
 

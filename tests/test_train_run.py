@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_train_helpers import simulate_particles, train_tiny_run
+from helpers import simulate_particles, train_tiny_run
 
 from cryoscape.cli.common import optics_fill
 from cryoscape.cli.main import build_parser

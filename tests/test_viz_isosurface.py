@@ -10,12 +10,13 @@ import pytest
 pytest.importorskip("skimage")
 
 from cryoscape.viz.isosurface import (
-    VIEWER_JS,
     Mesh,
     default_level,
     shrink,
     surface_mesh,
     viewer_html,
+    viewer_js,
+    viewer_script,
 )
 
 
@@ -153,5 +154,7 @@ def test_viewer_html_embeds_the_mesh_safely():
     assert frag.count("</script>") == 1  # the label and JSON cannot end the script early
     payload = frag[frag.index("previousElementSibling, ") + len("previousElementSibling, "):frag.rindex(");")]
     assert Mesh.from_json(payload.replace("<\\/", "</")).faces.shape == mesh.faces.shape
-    assert VIEWER_JS.count("\n") < 200 and "function cryoscapeIsoViewer(canvas, mesh, opts)" in VIEWER_JS
-    assert "://" not in VIEWER_JS and "getContext(\"2d\")" in VIEWER_JS and "webgl\"" not in VIEWER_JS
+    js = viewer_js()
+    assert js.count("\n") < 200 and "function cryoscapeIsoViewer(canvas, mesh, opts)" in js
+    assert "://" not in js and "getContext(\"2d\")" in js and "webgl\"" not in js
+    assert viewer_script() == f"<script>{js}</script>"

@@ -7,10 +7,18 @@ The command only parses arguments into an :class:`AnalyzeConfig` and calls :func
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryoscape.io.atomic import save_array, save_text_array
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cryoscape.analysis.latent import Clustering, PCAResult
+    from cryoscape.analysis.perimage import PerImageFSC
+    from cryoscape.viz.isosurface import Mesh
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,35 @@ class AnalyzeConfig:
     device: str | None = None
     seed: int = 0
     command: str = ""
+
+
+@dataclass(frozen=True)
+class LatentResults:
+    """What :func:`latent_steps` computed (and wrote) from the codes."""
+
+    pca: PCAResult
+    embedding: np.ndarray  # (N, 2): UMAP, or the first two PCs without it
+    embedding_name: str  # "UMAP" or "PCA"
+    #: Clusterings by folder name ("kmeans20", "gmm20"); the first is the report's.
+    clusters: dict[str, Clustering]
+    #: Codes along each principal component by folder name ("pc1", ...): (n_per_pc, zdim).
+    pcs: dict[str, np.ndarray]
+
+    def first_clustering(self) -> tuple[str, Clustering]:
+        """The report's clustering: (name, clustering)."""
+        return next(iter(self.clusters.items()))
+
+
+@dataclass
+class MapResults:
+    """What :func:`map_steps` made; empty where no maps were made (skipped, or a cryoDRGN run)."""
+
+    #: Isosurfaces of the maps at the first clustering's centres, in order (for the report).
+    centre_maps: list[Mesh] = field(default_factory=list)
+    #: The map files written per clustering name.
+    map_files: dict[str, list[Path]] = field(default_factory=dict)
+    #: Per-image FSC against the ground truth (``--gt``), else None.
+    perimage: PerImageFSC | None = None
 
 
 def say(msg: str) -> None:
@@ -99,7 +136,7 @@ def read_log(run_dir: Path) -> list[dict]:
         return []
 
 
-def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
+def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> LatentResults:
     """PCA, 2D embedding, clusterings and PC traversal codes; all written to ``outdir``."""
     from cryoscape.analysis import latent
 
@@ -114,23 +151,23 @@ def latent_steps(cfg: AnalyzeConfig, z, outdir: Path) -> dict:
         save_array(outdir / "umap.npy", emb)
     k = min(cfg.ksample, len(z))
     say(f"k-means, k = {k}")
-    clusters = {f"kmeans{k}": latent.kmeans(z, k, cfg.seed)}
+    clusters: dict[str, Clustering] = {f"kmeans{k}": latent.kmeans(z, k, cfg.seed)}
     if cfg.gmm:
         say(f"Gaussian mixture, k = {k}")
         clusters[f"gmm{k}"] = latent.gmm(z, k, cfg.seed)
     for name, cl in clusters.items():
         save_clusters(cl, outdir / name)
-    pcs = {}
+    pcs: dict[str, np.ndarray] = {}
     for i in range(1, min(cfg.pc, pc.coords.shape[1]) + 1):
         pcs[f"pc{i}"] = latent.pc_traversal(pc, i, cfg.n_per_pc)
         (outdir / f"pc{i}").mkdir(exist_ok=True)
         save_text_array(outdir / f"pc{i}" / "z_values.txt", pcs[f"pc{i}"], fmt="%.6f")
-    return {"pca": pc, "embedding": (emb, emb_name), "clusters": clusters, "pcs": pcs}
+    return LatentResults(pc, emb, emb_name, clusters, pcs)
 
 
-def map_steps(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path, res: dict) -> dict:
+def map_steps(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path, res: LatentResults) -> MapResults:
     """Maps at every clustering's centres and along the PCs; per-image FSC with --gt."""
-    out: dict = {"centre_maps": [], "map_files": {}}
+    out = MapResults()
     if cfg.skip_maps or lat.kind != "cryoscape":
         if lat.kind != "cryoscape":
             say("cryoDRGN run: latent analysis only (make maps with cryoDRGN's eval_vol)")
@@ -142,19 +179,19 @@ def map_steps(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path, res: dict) -
         from cryoscape.errors import InputError
 
         raise InputError(f"the model has zdim {run.model.zdim} but {lat.path.name} has {lat.z.shape[1]}", run_dir)
-    for i, (name, cl) in enumerate(res["clusters"].items()):
+    for i, (name, cl) in enumerate(res.clusters.items()):
         say(f"{len(cl.centers_ind)} maps at the {name} centres")
-        keep = out["centre_maps"] if i == 0 else None
-        out["map_files"][name] = write_maps(run, lat.z[cl.centers_ind], outdir / name, keep)
-    for name, zs in res["pcs"].items():
+        keep: list | None = out.centre_maps if i == 0 else None
+        out.map_files[name] = write_maps(run, lat.z[cl.centers_ind], outdir / name, keep)
+    for name, zs in res.pcs.items():
         say(f"{len(zs)} maps along {name.upper()}")
         write_maps(run, zs, outdir / name)
     if cfg.gt:
-        out["perimage"] = gt_step(cfg, cfg.gt, run, lat.z, run_dir, outdir)
+        out.perimage = gt_step(cfg, cfg.gt, run, lat.z, run_dir, outdir)
     return out
 
 
-def gt_step(cfg: AnalyzeConfig, gt: str, run, z, run_dir: Path, outdir: Path):
+def gt_step(cfg: AnalyzeConfig, gt: str, run, z, run_dir: Path, outdir: Path) -> PerImageFSC:
     """Per-image FSC against the simulation's ground-truth maps in ``gt`` (written and returned)."""
     from cryoscape.analysis.perimage import evaluate_run, save_perimage
     from cryoscape.analysis.select import run_particles
@@ -167,13 +204,13 @@ def gt_step(cfg: AnalyzeConfig, gt: str, run, z, run_dir: Path, outdir: Path):
     return res
 
 
-def plot_steps(run_dir: Path, outdir: Path, res: dict, maps: dict) -> list[tuple[str, Path]]:
+def plot_steps(run_dir: Path, outdir: Path, res: LatentResults, maps: MapResults) -> list[tuple[str, Path]]:
     """The PNGs of the report (written to ``outdir``), as (caption, path)."""
     from cryoscape.viz import curves
     from cryoscape.viz import latent as vl
 
-    pc, (emb, emb_name) = res["pca"], res["embedding"]
-    name, cl = next(iter(res["clusters"].items()))
+    pc, emb, emb_name = res.pca, res.embedding, res.embedding_name
+    name, cl = res.first_clustering()
     pc2 = _pc2(pc.coords)
     figs = [(f"PCA of the latent codes, {name} centres numbered",
              vl.plot_density(pc2, outdir / "z_pca.png", "PC", pc2[cl.centers_ind]))]
@@ -186,8 +223,8 @@ def plot_steps(run_dir: Path, outdir: Path, res: dict, maps: dict) -> list[tuple
     loss = curves.plot_losses(read_log(run_dir), outdir / "losses.png")
     if loss is not None:
         figs.append(("training losses per epoch", loss))
-    if "perimage" in maps:
-        r = maps["perimage"]
+    if maps.perimage is not None:
+        r = maps.perimage
         figs.append((f"per-image FSC vs ground truth (mean AUC {r.summary()['mean_auc']:.3f})",
                      curves.plot_perimage_fsc(r.freqs, r.curves, r.psize_A, outdir / "perimage_fsc.png")))
     return figs
@@ -213,8 +250,8 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
     res = latent_steps(cfg, lat.z, outdir)
     maps = map_steps(cfg, run_dir, lat, outdir, res)
     figs = plot_steps(run_dir, outdir, res, maps)
-    name, cl = next(iter(res["clusters"].items()))
-    files = maps["map_files"].get(name)
+    name, cl = res.first_clustering()
+    files = maps.map_files.get(name)
     rep = Report(f"cryoscape analysis of {run_dir} ({lat.path.name})", figures=figs,
                  table_header=["centre", "particle", "particles in cluster", "map", "code"],
                  commands=[cfg.command or _default_command(run_dir, lat, outdir),
@@ -222,10 +259,10 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
                            f"cryoscape select {run_dir} --labels {outdir / name / 'labels.pkl'} "
                            f"--kmeans {len(cl.centers)} --clusters 0 -o SELDIR"])
     rep.notes.append(f"{len(lat.z)} particles, zdim {lat.z.shape[1]}; explained variance of PC1: "
-                     f"{res['pca'].explained_variance_ratio[0]:.3f}")
+                     f"{res.pca.explained_variance_ratio[0]:.3f}")
     counts = np.bincount(cl.labels, minlength=len(cl.centers))
     for i, (c, ind) in enumerate(zip(cl.centers, cl.centers_ind)):
         fname = f"{name}/{files[i].name}" if files else "-"
         rep.table_rows.append([str(i), str(ind), str(counts[i]), fname, " ".join(f"{v:.3f}" for v in c)])
-    rep.maps = [(f"{name} centre {i}", mesh) for i, mesh in enumerate(maps["centre_maps"])]
+    rep.maps = [(f"{name} centre {i}", mesh) for i, mesh in enumerate(maps.centre_maps)]
     write_report(rep, outdir / "report.html")

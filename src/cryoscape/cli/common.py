@@ -28,5 +28,5 @@ def print_warnings(command: str, pset) -> None:
     """The loader's warnings (missing stacks, pixel-size mismatch...) on stderr, one line each."""
     import sys
 
-    for msg in pset.extra.get("warnings", []):
+    for msg in pset.info.warnings:
         print(f"cryoscape {command}: warning: {msg}", file=sys.stderr)

@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
         write_cryodrgn_ctf(pset, args.ctf_pkl)
         done.append(args.ctf_pkl)
     if args.ind_pkl:
-        write_index(pset.extra.get("subset_of_source", np.arange(pset.n)), args.ind_pkl)
+        sel = pset.info.subset_of_source
+        write_index(np.arange(pset.n) if sel is None else sel, args.ind_pkl)
         done.append(args.ind_pkl)
     print(f"converted {pset.n} particles from {args.particles}: wrote {', '.join(done)}")
     return 0

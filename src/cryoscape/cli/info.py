@@ -29,12 +29,12 @@ def _lines(pset) -> list[str]:
 
     fmt = FORMATS.get(pset.source_format, pset.source_format)
     if pset.source_format == "star":
-        fmt += f" (RELION {pset.extra.get('star_version', '?')} format)"
+        fmt += f" (RELION {pset.info.star_version or '?'} format)"
     out = [f"file: {pset.source}", f"format: {fmt}", f"particles: {pset.n}",
            f"box: {pset.box} px" if pset.box else "box: unknown (pass -D/--box)"]
     out += _optics_lines(pset)
     out.append(f"poses: {'yes' if pset.rotations is not None else 'no'}"
-               + (f" (from {pset.extra['cs_alignments'].rstrip('/')})" if pset.extra.get("cs_alignments") else ""))
+               + (f" (from {pset.info.cs_alignments.rstrip('/')})" if pset.info.cs_alignments else ""))
     if pset.shifts_A is not None and pset.n:
         out.append(f"shifts (Å) x min/median/max: {value_range(pset.shifts_A[:, 0])}; "
                    f"y: {value_range(pset.shifts_A[:, 1])}")
@@ -47,7 +47,7 @@ def _lines(pset) -> list[str]:
         out.append(f"voltage: {', '.join(f'{v:g}' for v in np.unique(c.voltage_kV))} kV; "
                    f"Cs: {', '.join(f'{v:g}' for v in np.unique(c.cs_mm))} mm; "
                    f"amplitude contrast: {', '.join(f'{v:g}' for v in np.unique(c.amp_contrast))}")
-        filled = pset.extra.get("optics_filled") or {}
+        filled = pset.info.optics_filled
         if filled:
             from cryoscape.io.optics import OPTIONS
 
@@ -61,7 +61,7 @@ def _lines(pset) -> list[str]:
         out.append(f"images: {len(pset.images)} found in {len(files)} stack(s): {shown}")
     else:
         out.append("images: not found")
-    out += [f"WARNING: {w}" for w in pset.extra.get("warnings", []) + _checks(pset)]
+    out += [f"WARNING: {w}" for w in pset.info.warnings + _checks(pset)]
     return out
 
 

@@ -78,7 +78,7 @@ def file_columns(pset, rows: np.ndarray) -> list[Column]:
     """Numeric, non-constant columns of a star (``rlnDefocusU``...) or cs file
     (``ctf/df1_A``, ``alignments3D/class``...) at file ``rows: (N,)``."""
     cols: list[Column | None] = []  # None: a constant column
-    raw = pset.extra.get("cs") if pset.source_format == "cs" else None
+    raw = pset.info.cs_rows if pset.source_format == "cs" else None
     if raw is not None:
         for name in raw.dtype.names:
             if name == "uid" or name.startswith("rln_optics/") or (v := _numeric(raw[name])) is None:

@@ -52,9 +52,9 @@ def static_file(name: str) -> Response | None:
     if name == "plotly.min.js":
         return Response(200, "text/javascript", plotly_js(), cache)
     if name == "isoviewer.js":
-        from cryoscape.viz.isosurface import VIEWER_JS
+        from cryoscape.viz.isosurface import viewer_js
 
-        return Response(200, "text/javascript", VIEWER_JS.encode(), cache)
+        return Response(200, "text/javascript", viewer_js().encode(), cache)
     if name in STATIC:
         data = (resources.files("cryoscape.dashboard") / "static" / name).read_bytes()
         return Response(200, STATIC[name] + "; charset=utf-8", data, {"Cache-Control": "no-cache"})

@@ -174,7 +174,7 @@ def load_particle_data(rp, n: int, warnings: list[str]) -> RunParticleData:
         warnings.append(f"{rp.particles} has {pset.n} particles, which does not fit the run's {n} "
                         "(changed since training?): no thumbnails or file columns")
         return none
-    warnings.extend(f"{rp.particles.name}: {w}" for w in pset.extra.get("warnings", []))
+    warnings.extend(f"{rp.particles.name}: {w}" for w in pset.info.warnings)
     source = pset if pset.source_format in ("star", "cs") else None
     return RunParticleData(source, pset.images, rows, file_columns(pset, rows))
 

@@ -146,7 +146,7 @@ def plan_downsample(src: str | os.PathLike, out: str | os.PathLike, D_new: int, 
     """Open the images of ``src`` (a stack, .txt list, .star or .cs) and check the request before
     anything is written: a mismatched ``out_star``/``out_cs``, metadata that would overwrite the
     input, a star/cs without readable images, a bad box. The loader's warnings stay in
-    ``job.pset.extra["warnings"]`` for the caller to show."""
+    ``job.pset.info.warnings`` for the caller to show."""
     from cryoscape.io.load import load_particles
 
     src = Path(src)
@@ -161,7 +161,7 @@ def plan_downsample(src: str | os.PathLike, out: str | os.PathLike, D_new: int, 
         pset = load_particles(src, datadir=datadir, box=None, apix=apix, optics=optics)
         images = pset.images
         if images is None:  # readers record why (missing stacks, no image column)
-            why = "; ".join(pset.extra.get("warnings", [])) or "no particle images referenced"
+            why = "; ".join(pset.info.warnings) or "no particle images referenced"
             raise InputError(why, src)
         # the stack header holds one pixel size; per-particle sizes go to the metadata
         psize_A = float(pset.psize_A[0]) if len(np.unique(pset.psize_A)) == 1 else None

@@ -1,11 +1,20 @@
-"""The one way cryoscape writes a file: temp file beside the target, fsync, rename, folder fsync.
+"""The one way cryoscape writes a file, and its one guarantee.
 
-Every writer (star, cs, pickles, MRC maps and stacks, checkpoints, latents, logs, config) goes
-through here, so they share one guarantee: a file appears under its final name only when it is
-complete and on disk, a run killed at any moment leaves whole files (plus, at worst, a hidden
-``.NAME.<8 hex>.tmp``), and a full disk or a read-only folder becomes one :class:`InputError`
-naming the file the user asked for, never the temp file. Files are created with mode 0666 minus
-the umask, like any ordinary program's (``tempfile.mkstemp`` would make them 0600).
+How: the data go to a new temp file in the target's folder (``.NAME.<8 hex>.tmp``, created
+exclusively, mode 0666 minus the umask like any ordinary program's file; ``tempfile.mkstemp``
+would make it 0600), the temp file is fsynced, renamed onto the target with :func:`os.replace`,
+and the folder is fsynced (where the file system allows it).
+
+The guarantee: a file appears under its final name only when it is complete and on disk, and it
+replaces the previous one in one step, so a reader sees the old file or the new one, never a
+mixture; a run killed at any moment leaves whole files (plus, at worst, a hidden temp file that
+:func:`is_temp_name` recognises); a full disk or a read-only folder becomes one
+:class:`InputError` naming the file the user asked for, never the temp file, and leaves no temp
+file behind.
+
+Every writer goes through here: star, cs, pickles and index files, MRC maps (:func:`atomic_path`)
+and stacks (:class:`cryoscape.io.mrc.StackWriter`, which writes in chunks and then calls
+:func:`commit`), checkpoints, latents, logs, config, simulation outputs, reports and figures.
 """
 
 from __future__ import annotations
@@ -56,14 +65,19 @@ def user_error(e: OSError, path: str | os.PathLike) -> InputError | OSError:
     return InputError(f"cannot write: {why}", path)
 
 
-def _discard_and_raise(tmp: Path, e: OSError, path: Path) -> NoReturn:
-    """Remove the temp file of a failed write and raise ``e``, as the one-line error about ``path``
-    where it is a user's problem (:func:`user_error`)."""
-    tmp.unlink(missing_ok=True)
+def raise_user_error(e: OSError, path: str | os.PathLike) -> NoReturn:
+    """Raise ``e`` as the one-line error about ``path`` where it is a user's problem
+    (:func:`user_error`), else as it is."""
     err = user_error(e, path)
     if err is e:
         raise e
     raise err from None
+
+
+def _discard_and_raise(tmp: Path, e: OSError, path: Path) -> NoReturn:
+    """Remove the temp file of a failed write and raise ``e`` (see :func:`raise_user_error`)."""
+    tmp.unlink(missing_ok=True)
+    raise_user_error(e, path)
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -88,13 +102,20 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _check_target(path: Path) -> Path:
+def check_target(path: Path) -> Path:
+    """The folder of ``path``; InputError if it does not exist or ``path`` is a folder."""
     folder = path.absolute().parent
     if not folder.is_dir():
         raise InputError("output folder does not exist", folder)
     if path.is_dir():
         raise InputError("is a folder; give a file name for the output", path)
     return folder
+
+
+def temp_beside(path: Path) -> Path:
+    """A fresh temp path for a write to ``path``, in the same folder (a rename is atomic only
+    within one file system)."""
+    return path.absolute().parent / temp_name(path.name)
 
 
 def commit(tmp: Path, path: Path) -> None:
@@ -110,8 +131,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     it is made durable and renamed to ``path``, on any exception removed. The writer must create
     the file itself (ordinary ``open`` honours the umask)."""
     path = Path(path)
-    folder = _check_target(path)
-    tmp = folder / temp_name(path.name)
+    check_target(path)
+    tmp = temp_beside(path)
     try:
         yield tmp
         commit(tmp, path)
@@ -144,10 +165,10 @@ def atomic_link(src: str | os.PathLike, path: str | os.PathLike) -> None:
     """Make ``path`` name the same file as ``src`` (a hard link, renamed into place), or a copy of it
     where the file system has no hard links."""
     src, path = Path(src), Path(path)
-    folder = _check_target(path)
+    folder = check_target(path)
     if path.exists() and os.path.samefile(src, path):
         return  # already so (and rename() between two links of one file would do nothing)
-    tmp = folder / temp_name(path.name)
+    tmp = temp_beside(path)
     try:
         os.link(src, tmp)
     except OSError as e:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.particles import CRYODRGN_CTF_COLUMNS, ParticleSet
 from cryoscape.io.safe_pickle import load_pickle  # the only way cryoscape reads a pickle
 
@@ -24,8 +25,6 @@ __all__ = ["load_pickle", "save_pickle", "read_poses", "read_ctf", "read_index",
 
 
 def save_pickle(obj, path: str | os.PathLike) -> None:
-    from cryoscape.io.write import atomic_write_bytes
-
     buf = io.BytesIO()
     pickle.dump(obj, buf, protocol=4)
     atomic_write_bytes(path, buf.getvalue())

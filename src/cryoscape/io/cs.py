@@ -1,6 +1,6 @@
 """cryoSPARC ``.cs`` particle files (numpy structured arrays) <-> ParticleSet.
 
-The raw array is kept in ``pset.extra["cs"]`` so a subset is written back with every field;
+The raw array is kept in ``pset.info.cs_rows`` so a subset is written back with every field;
 pose/shift/CTF/blob fields are then overwritten from the ParticleSet. RELION columns that have
 no cryoSPARC field travel as ``rln/<column>`` (particle) and ``rln_optics/<column>`` (optics
 group) fields, which is how star -> cs -> star keeps every column.
@@ -17,8 +17,9 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.geometry import cryosparc_pose_to_matrix, matrix_to_cryosparc_pose
+from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
-from cryoscape.io.particles import CTFParams, ParticleSet
+from cryoscape.io.particles import CTFParams, ParticleSet, ReadInfo
 from cryoscape.io.psize import fallback_psize, pick_psize
 from cryoscape.io.star import ANGLES, V30_OPTICS_COLS, check_images_mode, image_names
 
@@ -100,20 +101,21 @@ def _f(arr: np.ndarray, name: str) -> np.ndarray | None:
 OPTICS_FIELDS = {"voltage_kV": "ctf/accel_kv", "cs_mm": "ctf/cs_mm", "amp_contrast": "ctf/amp_contrast"}
 
 
-def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None, warnings: list[str],
-         extra: dict) -> CTFParams | None:
-    """CTF per particle; optics fields the file lacks come from ``fill`` (reported)."""
+def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None,
+         warnings: list[str]) -> tuple[CTFParams | None, dict[str, float]]:
+    """CTF per particle and the optics fields the file lacks, which come from ``fill`` (reported)."""
     if "ctf/df1_A" not in _names(arr):
         unused_fill(fill, warnings)
-        return None
-    optics, extra["optics_filled"] = fill_optics({k: _f(arr, f) for k, f in OPTICS_FIELDS.items()},
-                                                 OPTICS_FIELDS, fill, len(arr), path, warnings)
+        return None, {}
+    optics, filled = fill_optics({k: _f(arr, f) for k, f in OPTICS_FIELDS.items()},
+                                 OPTICS_FIELDS, fill, len(arr), path, warnings)
     df2 = _f(arr, "ctf/df2_A")
     ang, phase, bfac = (_f(arr, k) for k in ("ctf/df_angle_rad", "ctf/phase_shift_rad", "ctf/bfactor"))
     return CTFParams.from_columns(
         len(arr), defocus_u_A=_f(arr, "ctf/df1_A"), defocus_v_A=_f(arr, "ctf/df1_A") if df2 is None else df2,
         defocus_angle_deg=0.0 if ang is None else np.rad2deg(ang), **optics,
-        phase_shift_deg=0.0 if phase is None else np.rad2deg(phase), bfactor_A2=0.0 if bfac is None else bfac)
+        phase_shift_deg=0.0 if phase is None else np.rad2deg(phase),
+        bfactor_A2=0.0 if bfac is None else bfac), filled
 
 
 def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str | None:
@@ -223,8 +225,7 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
     arr = load_cs(path)
     warnings: list[str] = []
     psize = pick_psize(_f(arr, "blob/psize_A"), apix, len(arr), path, warnings)
-    extra: dict = {}
-    ctf = _ctf(arr, path, optics, warnings, extra) if use_ctf else None
+    ctf, filled = _ctf(arr, path, optics, warnings) if use_ctf else (None, {})
     src = _images(arr, path, datadir, images, warnings)
     blob_box = int(arr["blob/shape"][0, 0]) if "blob/shape" in _names(arr) and len(arr) else 0
     if src is not None and blob_box and src.box != blob_box:
@@ -241,16 +242,16 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
     meta, optics, groups = _metadata(arr, path)
     return ParticleSet(box=img_box or 0, psize_A=psize, images=src, rotations=rot, shifts_A=shifts,
                        ctf=ctf, optics_group=groups, metadata=meta, optics=optics, source=path,
-                       source_format="cs", extra={"cs": arr, "warnings": warnings,
-                                                  "cs_alignments": pre, **extra})
+                       source_format="cs", info=ReadInfo(warnings=warnings, cs_rows=arr, cs_alignments=pre,
+                                                         optics_filled=filled))
 
 
 def _source_rows(pset: ParticleSet) -> np.ndarray | None:
     """The raw cs rows of ``pset``'s particles (following subsets), or None if unavailable."""
-    raw = pset.extra.get("cs")
+    raw = pset.info.cs_rows
     if raw is None:
         return None
-    sel = pset.extra.get("subset_of_source")
+    sel = pset.info.subset_of_source
     rows = raw if sel is None else raw[np.asarray(sel)]
     return rows if len(rows) == pset.n else None
 
@@ -289,7 +290,7 @@ def _ctf_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.ndar
 def _pose_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.ndarray]:
     if pset.rotations is None:
         return {}
-    pre = pset.extra.get("cs_alignments") or "alignments3D/"
+    pre = pset.info.cs_alignments or "alignments3D/"
     pose = matrix_to_cryosparc_pose(pset.rotations)
     if rows is not None and pre + "pose" in _names(rows):
         # cryoSPARC's axis-angle may exceed pi; keep its own vector where the rotation is unchanged
@@ -352,8 +353,6 @@ def write_cs(pset: ParticleSet, path: str | os.PathLike) -> None:
     From a cs input every original field of the selected rows is kept; otherwise the array is
     built from the ParticleSet (float64 fields, so star -> cs -> star loses nothing).
     """
-    from cryoscape.io.write import atomic_write_bytes
-
     path = Path(path)
     rows = _source_rows(pset)
     fields: dict[str, np.ndarray] = {}

@@ -57,7 +57,7 @@ def data_fingerprint(pset: ParticleSet, sample: int = SAMPLED_IMAGES) -> dict:
     c = pset.ctf
     fp["metadata_sha256"] = _digest([pset.rotations, pset.shifts_A, pset.psize_A,
                                      None if c is None else c.as_array()])
-    filled = pset.extra.get("optics_filled")
+    filled = pset.info.optics_filled
     if filled and c is not None:  # for the record: which optics came from the command line
         fp["optics_filled"] = {k: float(v) for k, v in filled.items()}
     return fp

@@ -14,7 +14,7 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.optics import OPTIONS, OpticsFill
-from cryoscape.io.particles import CTFParams, ParticleSet
+from cryoscape.io.particles import CTFParams, ParticleSet, ReadInfo
 
 METADATA_EXTS = (".star", ".cs")
 IMAGE_EXTS = (".mrcs", ".mrc", ".txt")
@@ -32,9 +32,9 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
     array selecting particles in that order; ``box``: the box where the file lacks it (and the
     refinement box D of a .cs without ``alignments3D/psize_A``); ``apix``: pixel size override;
     ``optics``: voltage, Cs, amplitude contrast where the file lacks them (used ones are reported
-    in the warnings and in ``pset.extra["optics_filled"]``); ``use_ctf=False`` (``--no-ctf``): the
+    in the warnings and in ``pset.info.optics_filled``); ``use_ctf=False`` (``--no-ctf``): the
     file's CTF is not read (nor needed), and ``ctf`` must be None.
-    Warnings (missing stacks, mismatches) are collected in ``pset.extra["warnings"]``.
+    Warnings (missing stacks, mismatches) are collected in ``pset.info.warnings``.
     """
     path = Path(path)
     if not use_ctf and ctf is not None:
@@ -69,8 +69,8 @@ def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
     if ext in IMAGE_EXTS:
         pset = _read_stack(path, apix)
         if optics is not None and optics.given():  # a bare stack's CTF comes whole from --ctf
-            pset.extra["warnings"].extend(f"{o} not used: a bare stack's CTF comes from --ctf" for o in
-                                          (OPTIONS[k][0] for k in optics.given()))
+            pset.info.warnings.extend(f"{o} not used: a bare stack's CTF comes from --ctf" for o in
+                                      (OPTIONS[k][0] for k in optics.given()))
         return pset
     raise InputError(f"unknown extension {ext or '(none)'!r}; expected one of "
                      f"{', '.join(METADATA_EXTS + IMAGE_EXTS)}", path)
@@ -91,11 +91,11 @@ def _read_stack(path: Path, apix: float | None) -> ParticleSet:
         psize_from = "assumed"
     return ParticleSet(box=src.box, psize_A=psize, images=src, source=path,
                        source_format=path.suffix.lower().lstrip("."),
-                       extra={"warnings": warnings, "psize_from": psize_from})
+                       info=ReadInfo(warnings=warnings, psize_from=psize_from))
 
 
 def _warn(pset: ParticleSet, msg: str) -> None:
-    pset.extra.setdefault("warnings", []).append(msg)
+    pset.info.warnings.append(msg)
 
 
 def _resolve_box(pset: ParticleSet, box: int | None, need_box: bool) -> ParticleSet:
@@ -142,7 +142,7 @@ def _apply_ctf(pset: ParticleSet, path: Path) -> ParticleSet:
     if len(arr) != pset.n:
         raise InputError(f"{len(arr)} CTF rows for {pset.n} images", path)
     box_col, psize_col = arr[:, 0], arr[:, 1]
-    if pset.extra.get("psize_from") in ("header", "assumed"):  # a bare stack: the pickle knows better
+    if pset.info.psize_from in ("header", "assumed"):  # a bare stack: the pickle knows better
         pset = dataclasses.replace(pset, psize_A=psize_col.copy())
     if pset.box > 0 and np.any(box_col != pset.box):
         _warn(pset, f"CTF pickle {path.name} was made for box {int(box_col[0])}, images are {pset.box}")

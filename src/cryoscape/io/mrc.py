@@ -19,7 +19,7 @@ import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
 from cryoscape.errors import InputError
-from cryoscape.io.atomic import atomic_path, commit, temp_name, user_error
+from cryoscape.io.atomic import atomic_path, check_target, commit, raise_user_error, temp_beside
 
 HEADER_BYTES = 1024
 ByteOrder = Literal["<", ">"]
@@ -161,14 +161,6 @@ def write_volume(path: str | os.PathLike, vol: np.ndarray, psize_A: float) -> No
             m.header.nxstart = m.header.nystart = m.header.nzstart = 0
 
 
-def _raise_user_error(e: OSError, path: Path) -> None:
-    """Re-raise ``e`` as the one-line error naming ``path`` (full disk, permissions), else as is."""
-    err = user_error(e, path)
-    if err is e:
-        raise e
-    raise err from None
-
-
 class _RunningStats:
     """Min, max, mean and rms of everything written, accumulated chunk by chunk in float64."""
 
@@ -194,7 +186,8 @@ class StackWriter:
 
     Data go through ordinary writes (not an mmap) so a full disk raises ENOSPC instead of SIGBUS.
     Header statistics come from the chunks, so the stack is never read back. On a clean exit the
-    temp file is renamed to ``path``; on an exception it is removed.
+    temp file is made durable and renamed to ``path`` (:func:`cryoscape.io.atomic.commit`, the
+    guarantee of every write); on an exception it is removed.
 
     >>> with StackWriter("out.mrcs", n, D, psize_A) as w:
     ...     w.write(0, images)  # images: (k, D, D)
@@ -204,17 +197,14 @@ class StackWriter:
         if n < 1 or D < 1:
             raise ValueError(f"StackWriter needs n >= 1 and D >= 1, got n={n}, D={D}")
         self.path, self.n, self.D, self.psize_A = Path(path), int(n), int(D), float(psize_A)
-        self._tmp = self.path.absolute().parent / temp_name(self.path.name)
+        self._tmp = temp_beside(self.path)
         self._stats = _RunningStats()
         self._written = np.zeros(self.n, bool)
         self._fd: int | None = None
         self._offset = 0
 
     def __enter__(self) -> StackWriter:
-        if not self.path.absolute().parent.is_dir():
-            raise InputError("output folder does not exist", self.path.absolute().parent)
-        if self.path.is_dir():
-            raise InputError("is a folder; give a file name for the output", self.path)
+        check_target(self.path)
         try:
             with mrcfile.new_mmap(self._tmp, (self.n, self.D, self.D), mrc_mode=2, overwrite=True) as m:
                 m.set_image_stack()
@@ -223,7 +213,7 @@ class StackWriter:
             self._fd = os.open(self._tmp, os.O_WRONLY)
         except OSError as e:
             self._tmp.unlink(missing_ok=True)
-            _raise_user_error(e, self.path)
+            raise_user_error(e, self.path)
         return self
 
     def write(self, start: int, images: np.ndarray) -> None:
@@ -241,7 +231,7 @@ class StackWriter:
                 done = os.pwrite(self._fd, buf, pos)
                 buf, pos = buf[done:], pos + done
         except OSError as e:
-            _raise_user_error(e, self.path)
+            raise_user_error(e, self.path)
         self._stats.add(images)
         self._written[start:start + k] = True
 
@@ -270,4 +260,4 @@ class StackWriter:
                 m.header.dmin, m.header.dmax, m.header.dmean, m.header.rms = dmin, dmax, dmean, rms
             commit(self._tmp, self.path)
         except OSError as e:
-            _raise_user_error(e, self.path)
+            raise_user_error(e, self.path)

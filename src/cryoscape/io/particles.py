@@ -2,7 +2,8 @@
 
 Units are in the names: Å, degrees, kV, mm. Per-particle arrays all have length ``n`` and are in
 the order of the input file. ``metadata`` keeps the input's rows (star columns or cs fields) so a
-subset can be written back with every original column.
+subset can be written back with every original column. ``info`` (:class:`ReadInfo`) says how
+the set was read: the reader's warnings and the format details later steps need.
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ class CTFParams:
         return np.stack([v for v in self.__dict__.values()], axis=1)
 
 
+@dataclass(frozen=True, eq=False)
+class ReadInfo:
+    """How a :class:`ParticleSet` was read, for the commands and writers that come after.
+
+    Frozen, except ``warnings``: a list the reader fills and later steps (overrides from pickles,
+    header checks) append to; sets derived with :func:`dataclasses.replace` or
+    :meth:`ParticleSet.subset` share it, so a warning is reported once wherever it was found.
+    """
+
+    #: What looked wrong while reading (missing stacks, mismatches, values taken from options).
+    warnings: list[str] = field(default_factory=list)
+    #: RELION star files: "3.1" (with a data_optics block) or "3.0"; None for other formats.
+    star_version: str | None = None
+    #: cryoSPARC ``.cs``: the file's rows with every field, so a subset is written back whole.
+    cs_rows: np.ndarray | None = None
+    #: cryoSPARC ``.cs``: the field prefix the poses came from (``alignments3D/`` or
+    #: ``alignments_class_K/``); None where the file has no 3D alignments.
+    cs_alignments: str | None = None
+    #: CTF optics fields the file lacks and the command line supplied: field -> value.
+    optics_filled: dict[str, float] = field(default_factory=dict)
+    #: Bare image stacks: where the pixel size came from, "apix", "header" or "assumed" (1 Å).
+    psize_from: str | None = None
+    #: Rows of the source file the set's particles are, in order (after :meth:`ParticleSet.subset`);
+    #: None: all of them, in file order.
+    subset_of_source: np.ndarray | None = None
+
+
 @dataclass
 class ParticleSet:
     """Images plus per-particle pose, shift, CTF and the original metadata rows.
@@ -91,7 +119,7 @@ class ParticleSet:
     optics: pd.DataFrame | None = None  # RELION data_optics table, if any
     source: Path | None = None
     source_format: str = ""  # "star", "cs", "mrcs", "txt", "pkl"
-    extra: dict = field(default_factory=dict)  # format-specific leftovers (e.g. raw cs array)
+    info: ReadInfo = field(default_factory=ReadInfo)  # warnings and format details of the read
 
     def __post_init__(self) -> None:
         self.psize_A = np.asarray(self.psize_A, np.float64)
@@ -137,8 +165,8 @@ class ParticleSet:
             ctf=None if self.ctf is None else self.ctf.subset(ind),
             optics_group=take(self.optics_group),
             metadata=None if self.metadata is None else self.metadata.iloc[ind].reset_index(drop=True),
-            extra={**self.extra, "subset_of_source": ind if "subset_of_source" not in self.extra
-                   else self.extra["subset_of_source"][ind]},
+            info=replace(self.info, subset_of_source=ind if self.info.subset_of_source is None
+                         else self.info.subset_of_source[ind]),
         )
 
     def check_counts(self) -> None:

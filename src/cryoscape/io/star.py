@@ -17,8 +17,9 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.geometry import euler_to_matrix, matrix_to_euler
+from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.optics import OpticsFill, fill_optics, unused_fill
-from cryoscape.io.particles import CTFParams, ParticleSet
+from cryoscape.io.particles import CTFParams, ParticleSet, ReadInfo
 from cryoscape.io.psize import fallback_psize, pick_psize
 
 if TYPE_CHECKING:
@@ -152,21 +153,21 @@ OPTICS_COLUMNS = {"voltage_kV": "_rlnVoltage", "cs_mm": "_rlnSphericalAberration
                   "amp_contrast": "_rlnAmplitudeContrast"}
 
 
-def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None, warnings: list[str],
-         extra: dict) -> CTFParams | None:
-    """CTF per particle; optics columns the file lacks come from ``fill`` (reported)."""
+def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None,
+         warnings: list[str]) -> tuple[CTFParams | None, dict[str, float]]:
+    """CTF per particle and the optics columns the file lacks, which come from ``fill`` (reported)."""
     if "_rlnDefocusU" not in rows.columns:
         unused_fill(fill, warnings)
-        return None
+        return None, {}
     given = {k: (_floats(rows, c, path=path) if c in rows.columns else None) for k, c in OPTICS_COLUMNS.items()}
-    optics, extra["optics_filled"] = fill_optics(given, OPTICS_COLUMNS, fill, len(rows), path, warnings)
+    optics, filled = fill_optics(given, OPTICS_COLUMNS, fill, len(rows), path, warnings)
     du = _floats(rows, "_rlnDefocusU", path=path)
     dv = _floats(rows, "_rlnDefocusV", path=path) if "_rlnDefocusV" in rows.columns else du
     return CTFParams.from_columns(
         len(rows), defocus_u_A=du, defocus_v_A=dv,
         defocus_angle_deg=_floats(rows, "_rlnDefocusAngle", 0.0, path), **optics,
         phase_shift_deg=_floats(rows, "_rlnPhaseShift", 0.0, path),
-        bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0, path))
+        bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0, path)), filled
 
 
 def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
@@ -218,7 +219,7 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     """Read a RELION 3.0-5.x particle star file.
 
     ``images``: "require" (missing stacks raise InputError), "optional" (missing stacks give
-    ``images=None`` and a line in ``extra["warnings"]``) or "skip". ``apix`` replaces the file's
+    ``images=None`` and a line in ``info.warnings``) or "skip". ``apix`` replaces the file's
     pixel size (and supplies one where the file has none). ``box`` is 0 when neither
     ``_rlnImageSize`` nor the stacks give it (:func:`cryoscape.io.load.load_particles` resolves it).
     ``optics``: voltage, Cs, amplitude contrast for files that lack them (:mod:`.optics`);
@@ -230,8 +231,7 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     rows, groups = _optics_per_particle(parts, optics_table, path)
     warnings: list[str] = []
     psize = pick_psize(_psize(rows, path), apix, len(rows), path, warnings)
-    extra: dict = {}
-    ctf = _ctf(rows, path, optics, warnings, extra) if use_ctf else None
+    ctf, filled = _ctf(rows, path, optics, warnings) if use_ctf else (None, {})
     rot, shifts = _poses(rows, psize, path, warnings)
     src = _images(rows, path, datadir, images, warnings)
     box = _box(rows, src, path, warnings)
@@ -243,7 +243,7 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     return ParticleSet(box=box, psize_A=psize, images=src, rotations=rot, shifts_A=shifts, ctf=ctf,
                        optics_group=groups, metadata=parts, optics=optics_table, source=path,
                        source_format="star",
-                       extra={"star_version": version, "warnings": warnings, **extra})
+                       info=ReadInfo(warnings=warnings, star_version=version, optics_filled=filled))
 
 
 def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
@@ -388,8 +388,6 @@ def write_star(pset: ParticleSet, path: str | os.PathLike) -> None:
     Canonical columns (angles, Å origins, defocus, optics values, image names relative to the
     output folder) come from ``pset``'s fields; every other original column is kept.
     """
-    from cryoscape.io.write import atomic_write_bytes
-
     path = Path(path)
     parts = _particle_table(pset, path.absolute().parent)
     optics, groups = _optics_table(pset)

@@ -1,7 +1,7 @@
 """Writing particle sets: dispatch on the output extension, cryoDRGN pickles, atomic files.
 
-Every writer goes through :func:`cryoscape.io.atomic.atomic_write_bytes` (re-exported here) so an
-interrupted run never leaves a half-written star/cs/pkl that a later run would trust.
+Every writer goes through :mod:`cryoscape.io.atomic` so an interrupted run never leaves a
+half-written star/cs/pkl that a later run would trust.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.particles import ParticleSet
 
 WRITABLE = (".star", ".cs")
-__all__ = ["WRITABLE", "atomic_write_bytes", "write_particles", "write_cryodrgn_poses",
+__all__ = ["WRITABLE", "write_particles", "write_cryodrgn_poses",
            "write_cryodrgn_ctf", "write_index"]
 
 

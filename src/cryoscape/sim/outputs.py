@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +49,16 @@ def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict
     return gt
 
 
+def config_dict(cfg: SimConfig) -> dict:
+    """``cfg`` as JSON-ready data (inf SNR written as the string "inf")."""
+    d = asdict(cfg)
+    d["snr"] = "inf" if np.isinf(cfg.snr) else cfg.snr
+    return d
+
+
 def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) -> dict:
     from cryoscape import __version__
     from cryoscape.sim.sampling import T_MIXTURES
-    from cryoscape.sim.simulate import config_dict
 
     signal_var = parts.stats.get("signal_var")
     return {
@@ -79,12 +86,8 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
 def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,
                    outdir: Path) -> Path:
     """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json."""
-    from cryoscape.io.write import (
-        atomic_write_bytes,
-        write_cryodrgn_ctf,
-        write_cryodrgn_poses,
-        write_particles,
-    )
+    from cryoscape.io.atomic import atomic_write, atomic_write_bytes
+    from cryoscape.io.write import write_cryodrgn_ctf, write_cryodrgn_poses, write_particles
 
     pset = particle_set(bank, parts, outdir, cfg.bfactor_in_metadata)
     star = outdir / "particles.star"
@@ -94,7 +97,7 @@ def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: fl
     if pset.ctf is not None:
         write_cryodrgn_ctf(pset, outdir / "ctf.pkl")
     gt: dict[str, Any] = _ground_truth(bank, parts, pset)  # Any: numpy types **kwds against allow_pickle
-    np.savez(outdir / "ground_truth.npz", **gt)
+    atomic_write(outdir / "ground_truth.npz", lambda f: np.savez(f, **gt))
     text = json.dumps(_record(cfg, bank, parts, sigma), indent=2)
     atomic_write_bytes(outdir / "simulation.json", (text + "\n").encode())
     return star

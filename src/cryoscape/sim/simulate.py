@@ -15,7 +15,7 @@ volume) and written in place into a pre-sized stack, so memory stays bounded.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -185,10 +185,3 @@ def simulate_dataset(cfg: SimConfig, outdir: str | os.PathLike) -> Path:
     sigma = imaging.noise_sigma(cfg, bank, parts)
     imaging.write_images(cfg, bank, parts, sigma, outdir)
     return outputs.write_metadata(cfg, bank, parts, sigma, outdir)
-
-
-def config_dict(cfg: SimConfig) -> dict:
-    """``cfg`` as JSON-ready data (inf SNR written as the string "inf")."""
-    d = asdict(cfg)
-    d["snr"] = "inf" if np.isinf(cfg.snr) else cfg.snr
-    return d

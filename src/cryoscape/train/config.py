@@ -233,7 +233,7 @@ def save_config(outdir: str | os.PathLike, model: ModelConfig, data: DataConfig,
     """Write ``OUTDIR/config.yaml`` atomically; returns its path."""
     import yaml
 
-    from cryoscape.io.write import atomic_write_bytes
+    from cryoscape.io.atomic import atomic_write_bytes
 
     path = Path(outdir) / CONFIG_NAME
     text = yaml.safe_dump(config_dict(model, data, train), sort_keys=False)

@@ -186,7 +186,7 @@ def _train(run: RunConfig, dist: DistContext, progress: bool | None) -> TrainRes
     pset = load_particles(run.particles, datadir=run.datadir, poses=run.poses, ctf=run.ctf, ind=run.ind,
                           box=run.box, apix=run.apix, optics=run.optics, use_ctf=run.use_ctf, images="require")
     if dist.is_main:
-        for msg in pset.extra.get("warnings", []):
+        for msg in pset.info.warnings:
             _warn(msg)
     fingerprint = dist.on_main(lambda: _check_data(run, pset))
     data = particle_data(pset, use_ctf=run.use_ctf, lazy=run.lazy)
