@@ -33,6 +33,7 @@ sampling noise and keeps its own rows, so all ranks together draw what one proce
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -135,10 +136,7 @@ class ReconObjective:
             return None, 1.0
         k = max(k, 1)
         device = self.pre.half.freqs.device
-        rows = b if part is None else part.total
-        keys = torch.rand((rows, tail), generator=generator, device=device)
-        if part is not None:
-            keys = keys[part.offset:part.offset + part.size] if part.size else keys[:1]
+        keys = _part_draw(lambda rows: torch.rand((rows, tail), generator=generator, device=device), b, part)
         pick = keys.topk(k, dim=1, sorted=False).indices + core
         idx = torch.cat([torch.arange(core, device=device).expand(len(pick), core), pick], dim=1)
         return idx, tail / k
@@ -158,13 +156,20 @@ def _share(x: torch.Tensor, part: BatchPart) -> torch.Tensor:
     return share * 0.0 if part.size == 0 else share
 
 
-def _noise(mu: torch.Tensor, generator: torch.Generator | None, part: BatchPart | None) -> torch.Tensor:
-    """Standard normal noise shaped like ``mu: (b, zdim)``; for a part, its rows of the global
-    batch's draw (every rank draws all of it), so the split over ranks does not change the numbers."""
+def _part_draw(draw: Callable[[int], torch.Tensor], b: int, part: BatchPart | None) -> torch.Tensor:
+    """``draw(rows)`` for the ``b`` images of this batch; for a part, its rows of the draw for the
+    whole global batch (every rank draws all of it), so the split over ranks does not change the
+    numbers. An empty part's stand-in image gets the draw's first rows (its loss counts 0)."""
     if part is None:
-        return torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    full = torch.randn((part.total, mu.shape[1]), generator=generator, device=mu.device, dtype=mu.dtype)
-    return full[part.offset:part.offset + part.size] if part.size else torch.zeros_like(mu)
+        return draw(b)
+    full = draw(part.total)
+    return full[part.offset:part.offset + part.size] if part.size else full[:b]
+
+
+def _noise(mu: torch.Tensor, generator: torch.Generator | None, part: BatchPart | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``mu: (b, zdim)`` (a part's rows: :func:`_part_draw`)."""
+    return _part_draw(lambda rows: torch.randn((rows, mu.shape[1]), generator=generator, device=mu.device,
+                                               dtype=mu.dtype), mu.shape[0], part)
 
 
 class LossModule(nn.Module):
