@@ -38,9 +38,12 @@ def score(map_path: Path, truth: np.ndarray, psize: float) -> dict:
 
     vol = mrcfile.read(map_path).astype(np.float32)
     freqs, curve = fsc(vol, truth)
-    return {"res05_A": resolution_at(freqs, curve, 0.5, psize),
-            "res0143_A": resolution_at(freqs, curve, 0.143, psize),
-            "fsc_auc": float(np.mean(curve)), "voxel_A": float(mrcfile.open(map_path).voxel_size.x)}
+    return {
+        "res05_A": resolution_at(freqs, curve, 0.5, psize),
+        "res0143_A": resolution_at(freqs, curve, 0.143, psize),
+        "fsc_auc": float(np.mean(curve)),
+        "voxel_A": float(mrcfile.open(map_path).voxel_size.x),
+    }
 
 
 def main() -> None:
@@ -65,15 +68,35 @@ def main() -> None:
     truth = mrcfile.read(truth_path).astype(np.float32)
     sim = work / "sim"
     cryoscape = [sys.executable, "-m", "cryoscape.cli.main"]
-    subprocess.run([*cryoscape, "simulate", str(truth_path), "-o", str(sim), "-n", str(args.n),
-                    "--snr", str(args.snr), "--threads", str(args.threads)], check=True)
+    subprocess.run(
+        [
+            *cryoscape,
+            "simulate",
+            str(truth_path),
+            "-o",
+            str(sim),
+            "-n",
+            str(args.n),
+            "--snr",
+            str(args.snr),
+            "--threads",
+            str(args.threads),
+        ],
+        check=True,
+    )
 
     # 2. cryoDRGN's parsers on our star
     drgn_poses, drgn_ctf = work / "drgn_poses.pkl", work / "drgn_ctf.pkl"
-    subprocess.run([args.cryodrgn, "parse_pose_star", str(sim / "particles.star"), "-o", str(drgn_poses)],
-                   check=True, capture_output=True)
-    subprocess.run([args.cryodrgn, "parse_ctf_star", str(sim / "particles.star"), "-o", str(drgn_ctf)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [args.cryodrgn, "parse_pose_star", str(sim / "particles.star"), "-o", str(drgn_poses)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [args.cryodrgn, "parse_ctf_star", str(sim / "particles.star"), "-o", str(drgn_ctf)],
+        check=True,
+        capture_output=True,
+    )
     with open(drgn_poses, "rb") as f:
         rot_d, trans_d = pickle.load(f)
     with open(sim / "poses.pkl", "rb") as f:
@@ -82,28 +105,45 @@ def main() -> None:
         ctf_d = pickle.load(f)
     with open(sim / "ctf.pkl", "rb") as f:
         ctf_c = pickle.load(f)
-    print(f"cryoDRGN parse of our star vs our pickles: rot max|diff| {np.abs(rot_d - rot_c).max():.2e}, "
-          f"trans {np.abs(trans_d - trans_c).max():.2e}, ctf {np.abs(ctf_d - ctf_c).max():.2e}")
+    print(
+        f"cryoDRGN parse of our star vs our pickles: rot max|diff| {np.abs(rot_d - rot_c).max():.2e}, "
+        f"trans {np.abs(trans_d - trans_c).max():.2e}, ctf {np.abs(ctf_d - ctf_c).max():.2e}"
+    )
 
     # 3. both backprojections
     rows = []
     drgn_out = work / "drgn_bp"
-    wall, rss = run_measured([args.cryodrgn, "backproject_voxel", str(sim / "particles.mrcs"),
-                                  "--poses", str(drgn_poses), "--ctf", str(drgn_ctf), "-o", str(drgn_out)],
-                                 work / "drgn_bp.log")
+    wall, rss = run_measured(
+        [
+            args.cryodrgn,
+            "backproject_voxel",
+            str(sim / "particles.mrcs"),
+            "--poses",
+            str(drgn_poses),
+            "--ctf",
+            str(drgn_ctf),
+            "-o",
+            str(drgn_out),
+        ],
+        work / "drgn_bp.log",
+    )
     rows.append(("cryoDRGN backproject_voxel", wall, rss, score(drgn_out / "backproject.mrc", truth, psize)))
     ours = work / "cs_bp" / "map.mrc"
     ours.parent.mkdir(exist_ok=True)
-    wall, rss = run_measured([*cryoscape, "backproject", str(sim / "particles.star"), "-o", str(ours),
-                                  "--threads", str(args.threads)], work / "cs_bp.log")
+    wall, rss = run_measured(
+        [*cryoscape, "backproject", str(sim / "particles.star"), "-o", str(ours), "--threads", str(args.threads)],
+        work / "cs_bp.log",
+    )
     rows.append(("cryoscape backproject", wall, rss, score(ours, truth, psize)))
 
     print(f"\n{args.n} particles, D={args.D}, {psize:.3f} Å/px, SNR {args.snr}; FSC vs the true map")
     print("| tool | wall s | peak RSS GB | res @0.5 Å | res @0.143 Å | mean FSC | voxel Å |")
     print("|---|---|---|---|---|---|---|")
     for name, wall, rss, s in rows:
-        print(f"| {name} | {wall:.1f} | {rss:.2f} | {s['res05_A']:.2f} | {s['res0143_A']:.2f} | "
-              f"{s['fsc_auc']:.3f} | {s['voxel_A']:.3f} |")
+        print(
+            f"| {name} | {wall:.1f} | {rss:.2f} | {s['res05_A']:.2f} | {s['res0143_A']:.2f} | "
+            f"{s['fsc_auc']:.3f} | {s['voxel_A']:.3f} |"
+        )
     if not args.workdir:
         shutil.rmtree(work)
 

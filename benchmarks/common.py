@@ -51,8 +51,13 @@ def _gpu_used_mib() -> float | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=False).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
         return float(out.split()[0])
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return None
@@ -78,8 +83,9 @@ def measure(cmd: list[str], log: Path, time_limit_s: float = 0.0) -> Measured:
     sampler = _GPUSampler()
     sampler.start()
     with open(log, "w") as f:
-        proc = subprocess.run([sys.executable, "-c", _WRAPPER, str(time_limit_s), *cmd],
-                              stdout=f, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, str(time_limit_s), *cmd], stdout=f, stderr=subprocess.STDOUT, check=False
+        )
     sampler.stop.set()
     sampler.join()
     text = log.read_text()
@@ -103,8 +109,9 @@ def latent_quality(z: np.ndarray, gt: dict) -> dict[str, float]:
     return truth_scores(z, t=gt.get("t"), state=gt.get("state"))
 
 
-def perimage_cryoscape(run: Path, sim: Path, n_sample: int, device: str = "cpu",
-                       epoch: int | None = None) -> dict[str, float]:
+def perimage_cryoscape(
+    run: Path, sim: Path, n_sample: int, device: str = "cpu", epoch: int | None = None
+) -> dict[str, float]:
     """Per-image FSC (mean AUC, mean resolution at 0.5) of a cryoscape run's checkpoint of
     ``epoch`` (None: the last)."""
     from cryoscape.analysis.perimage import evaluate_run
@@ -129,9 +136,24 @@ def cryodrgn_maps(cryodrgn: str, run: Path, epoch: int, z: np.ndarray, tag: str,
 
     voldir, zfile = run / f"{tag}.{epoch}", run / f"{tag}.{epoch}.z.txt"
     np.savetxt(zfile, z)
-    subprocess.run([cryodrgn, "eval_vol", str(run / f"weights.{epoch}.pkl"), "-c", str(run / "config.yaml"),
-                    "--zfile", str(zfile), "-o", str(voldir), "--Apix", str(psize_A)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            cryodrgn,
+            "eval_vol",
+            str(run / f"weights.{epoch}.pkl"),
+            "-c",
+            str(run / "config.yaml"),
+            "--zfile",
+            str(zfile),
+            "-o",
+            str(voldir),
+            "--Apix",
+            str(psize_A),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return (mrcfile.read(voldir / f"vol_{i + 1:03d}.mrc").astype(np.float32) for i in range(len(z)))
 
 

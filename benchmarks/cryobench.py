@@ -41,8 +41,16 @@ BOX_A = 192.0
 #: cryoDRGN settings: its defaults (1024 x 3, batch 8) and the CPU-best (256 x 3, batch 8)
 DRGN = {"cryodrgn-default": [], "cryodrgn-cpu": ["--enc-dim", "256", "--dec-dim", "256", "-b", "8"]}
 #: Compositional states: (hinge t, extra domain present); 8 states as in a small Ribosembly
-STATES = [(0.0, True), (1 / 3, True), (2 / 3, True), (1.0, True),
-          (0.0, False), (1 / 3, False), (2 / 3, False), (1.0, False)]
+STATES = [
+    (0.0, True),
+    (1 / 3, True),
+    (2 / 3, True),
+    (1.0, True),
+    (0.0, False),
+    (1 / 3, False),
+    (2 / 3, False),
+    (1.0, False),
+]
 #: Relative abundances spanning 10x (geometric), in an order unrelated to the states' geometry
 ABUNDANCE = [10.0, 1.0, 5.18, 1.93, 7.2, 1.39, 3.73, 2.68]
 
@@ -88,10 +96,16 @@ def effective_snr(sim: Path, part: Path, n: int = 200) -> float:
     for k in np.unique(vi[sel]):
         idx = np.flatnonzero(vi[sel] == k)
         vol, psize = read_volume(sim / "gt_volumes" / f"vol_{k:03d}.mrc")
-        img = Projector(torch.from_numpy(vol)).project(
-            torch.from_numpy(gt["rotations"][sel[idx]]).float(),
-            torch.from_numpy(gt["shifts_A"][sel[idx]] / psize).float(),
-            torch.from_numpy(gt["ctf"][sel[idx]]).float(), psize).numpy()
+        img = (
+            Projector(torch.from_numpy(vol))
+            .project(
+                torch.from_numpy(gt["rotations"][sel[idx]]).float(),
+                torch.from_numpy(gt["shifts_A"][sel[idx]] / psize).float(),
+                torch.from_numpy(gt["ctf"][sel[idx]]).float(),
+                psize,
+            )
+            .numpy()
+        )
         clean[idx] = fourier_crop(img, noisy.shape[-1]) if img.shape[-1] != noisy.shape[-1] else img
     return float(clean.var() / (noisy - clean).var())
 
@@ -105,17 +119,59 @@ def make(args: argparse.Namespace) -> None:
     sim = out / "sim"
     # white noise keeps only (D / render)^2 of its power through the crop, the signal nearly all
     snr = args.snr if args.snr is not None else args.snr_seen * (min(args.D) / render) ** 2
-    common = ["-n", str(args.n), "--snr", f"{snr:.6g}", "--defocus-min", "10000", "--defocus-max", "30000",
-              "--astigmatism", str(args.astigmatism), "--bfactor", str(args.bfactor[0]),
-              "--bfactor-max", str(args.bfactor[1]), "--hide-bfactor", "--exact-counts",
-              "--seed", str(args.seed), "--threads", str(args.threads), "-o", str(sim)]
+    common = [
+        "-n",
+        str(args.n),
+        "--snr",
+        f"{snr:.6g}",
+        "--defocus-min",
+        "10000",
+        "--defocus-max",
+        "30000",
+        "--astigmatism",
+        str(args.astigmatism),
+        "--bfactor",
+        str(args.bfactor[0]),
+        "--bfactor-max",
+        str(args.bfactor[1]),
+        "--hide-bfactor",
+        "--exact-counts",
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "-o",
+        str(sim),
+    ]
     if args.kind == "continuous":
-        cmd = [*CRYOSCAPE, "simulate", "--demo", "--kind", "continuous", "--t-bins", str(args.t_bins),
-               "-D", str(render), "--apix", f"{psize:.6g}", *common]
+        cmd = [
+            *CRYOSCAPE,
+            "simulate",
+            "--demo",
+            "--kind",
+            "continuous",
+            "--t-bins",
+            str(args.t_bins),
+            "-D",
+            str(render),
+            "--apix",
+            f"{psize:.6g}",
+            *common,
+        ]
     else:
         maps = write_states(out / "states", render, psize)
-        cmd = [*CRYOSCAPE, "simulate", *map(str, maps), "--kind", "compositional", "--apix", f"{psize:.6g}",
-               "--proportions", *map(str, ABUNDANCE), *common]
+        cmd = [
+            *CRYOSCAPE,
+            "simulate",
+            *map(str, maps),
+            "--kind",
+            "compositional",
+            "--apix",
+            f"{psize:.6g}",
+            "--proportions",
+            *map(str, ABUNDANCE),
+            *common,
+        ]
     if not (sim / "simulation.json").exists():
         _run(cmd)
     for D in args.D:
@@ -126,18 +182,45 @@ def make(args: argparse.Namespace) -> None:
                 for name in ("particles.mrcs", "particles.star"):
                     (d / name).symlink_to(Path("..") / "sim" / name)
             else:
-                _run([*CRYOSCAPE, "downsample", str(sim / "particles.star"), "-D", str(D),
-                      "-o", str(d / "particles.mrcs")])
+                _run(
+                    [
+                        *CRYOSCAPE,
+                        "downsample",
+                        str(sim / "particles.star"),
+                        "-D",
+                        str(D),
+                        "-o",
+                        str(d / "particles.mrcs"),
+                    ]
+                )
         if not (d / "ctf.pkl").exists():
-            _run([*CRYOSCAPE, "convert", str(d / "particles.star"), "--poses-pkl", str(d / "poses.pkl"),
-                  "--ctf-pkl", str(d / "ctf.pkl")])
+            _run(
+                [
+                    *CRYOSCAPE,
+                    "convert",
+                    str(d / "particles.star"),
+                    "--poses-pkl",
+                    str(d / "poses.pkl"),
+                    "--ctf-pkl",
+                    str(d / "ctf.pkl"),
+                ]
+            )
     snr_seen = {D: effective_snr(sim, out / f"D{D}") for D in args.D}
     print("SNR of the images the tools get: " + ", ".join(f"{D} px {v:.4f}" for D, v in snr_seen.items()))
-    rec = {"kind": args.kind, "n": args.n, "render_D": render, "render_psize_A": psize, "D": args.D,
-           "snr_at_render_D": snr, "snr_at_D": snr_seen, "box_A": BOX_A, "simulate_command": cmd,
-           "states": STATES if args.kind == "compositional" else None,
-           "abundance": ABUNDANCE if args.kind == "compositional" else None,
-           "provenance": provenance()}
+    rec = {
+        "kind": args.kind,
+        "n": args.n,
+        "render_D": render,
+        "render_psize_A": psize,
+        "D": args.D,
+        "snr_at_render_D": snr,
+        "snr_at_D": snr_seen,
+        "box_A": BOX_A,
+        "simulate_command": cmd,
+        "states": STATES if args.kind == "compositional" else None,
+        "abundance": ABUNDANCE if args.kind == "compositional" else None,
+        "provenance": provenance(),
+    }
     (out / "cryobench_data.json").write_text(json.dumps(rec, indent=1) + "\n")
     print(f"dataset in {out}: sim/ (truth at {render} px), " + ", ".join(f"D{D}/" for D in args.D))
 
@@ -158,15 +241,43 @@ def _env(threads: int) -> None:
 def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Namespace):
     """Train one tool on ``part`` into ``run``; returns :class:`common.Measured`."""
     if tool == "cryoscape":
-        cmd = [*CRYOSCAPE, "train", str(part / "particles.star"), "-o", str(run), "--overwrite",
-               "--zdim", str(args.zdim), "-n", str(epochs), "--device", args.device,
-               "--threads", str(args.threads), *args.cryoscape_args]
+        cmd = [
+            *CRYOSCAPE,
+            "train",
+            str(part / "particles.star"),
+            "-o",
+            str(run),
+            "--overwrite",
+            "--zdim",
+            str(args.zdim),
+            "-n",
+            str(epochs),
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
+            *args.cryoscape_args,
+        ]
     else:
         if run.exists():  # cryoDRGN appends to an old run.log, whose epoch times would then be read
             shutil.rmtree(run)
-        cmd = [args.cryodrgn, "train_vae", str(part / "particles.mrcs"), "--poses", str(part / "poses.pkl"),
-               "--ctf", str(part / "ctf.pkl"), "--zdim", str(args.zdim), "-n", str(epochs), "-o", str(run),
-               "--no-analysis", *DRGN[tool]]
+        cmd = [
+            args.cryodrgn,
+            "train_vae",
+            str(part / "particles.mrcs"),
+            "--poses",
+            str(part / "poses.pkl"),
+            "--ctf",
+            str(part / "ctf.pkl"),
+            "--zdim",
+            str(args.zdim),
+            "-n",
+            str(epochs),
+            "-o",
+            str(run),
+            "--no-analysis",
+            *DRGN[tool],
+        ]
     print("+", " ".join(cmd), flush=True)
     return measure(cmd, run.parent / f"{run.name}.log", args.time_limit), cmd
 
@@ -196,27 +307,55 @@ def run(args: argparse.Namespace) -> None:
             maps = curve and score.maps_cryodrgn(args.cryodrgn, rundir, sim, per_volume, psize)
         maps = maps or {}  # a time limit before the first epoch's end leaves nothing to score
         epoch_s = np.diff([0.0] + [t for t, _ in curve])
-        tools[tool] = {"command": cmd, "wall_s": m.wall_s, "rss_gb": m.rss_gb, "gpu_gb": m.gpu_gb,
-                       "timed_out": m.timed_out, "epochs": len(curve), "train_s": curve[-1][0] if curve else None,
-                       "median_epoch_s": float(np.median(epoch_s)) if curve else None,
-                       "images_per_s": len(gt["volume_index"]) / float(np.median(epoch_s)) if curve else None,
-                       "final": curve[-1][1] if curve else {}, "maps": maps, "curve": curve}
+        tools[tool] = {
+            "command": cmd,
+            "wall_s": m.wall_s,
+            "rss_gb": m.rss_gb,
+            "gpu_gb": m.gpu_gb,
+            "timed_out": m.timed_out,
+            "epochs": len(curve),
+            "train_s": curve[-1][0] if curve else None,
+            "median_epoch_s": float(np.median(epoch_s)) if curve else None,
+            "images_per_s": len(gt["volume_index"]) / float(np.median(epoch_s)) if curve else None,
+            "final": curve[-1][1] if curve else {},
+            "maps": maps,
+            "curve": curve,
+        }
         nan = float("nan")
-        print(f"{tool}: {len(curve)} epochs, {m.wall_s:.0f} s, {m.rss_gb:.2f} GB; {metric} "
-              f"{tools[tool]['final'].get(metric, nan):.3f}; per-image AUC {maps.get('perimage_auc', nan):.4f}, "
-              f"per-conformation {maps.get('perconf_auc', nan):.4f}", flush=True)
+        print(
+            f"{tool}: {len(curve)} epochs, {m.wall_s:.0f} s, {m.rss_gb:.2f} GB; {metric} "
+            f"{tools[tool]['final'].get(metric, nan):.3f}; per-image AUC {maps.get('perimage_auc', nan):.4f}, "
+            f"per-conformation {maps.get('perconf_auc', nan):.4f}",
+            flush=True,
+        )
     reach = {}
     if "cryoscape" in tools:
         for drgn in (t for t in tools if t.startswith("cryodrgn") and tools[t]["curve"]):
             target = tools[drgn]["final"][metric]
-            reach[drgn] = {"target": target, "cryodrgn_s": tools[drgn]["train_s"],
-                           "cryoscape_s": score.time_to_reach(tools["cryoscape"]["curve"], metric, target)}
+            reach[drgn] = {
+                "target": target,
+                "cryodrgn_s": tools[drgn]["train_s"],
+                "cryoscape_s": score.time_to_reach(tools["cryoscape"]["curve"], metric, target),
+            }
     data_rec = json.loads((data / "cryobench_data.json").read_text())
-    res = {"label": args.label, "kind": data_rec["kind"], "n": data_rec["n"], "D": D, "psize_A": psize,
-           "render_D": data_rec["render_D"], "snr_at_render_D": data_rec["snr_at_render_D"],
-           "zdim": args.zdim, "epochs": args.epochs, "threads": args.threads, "metric": metric,
-           "per_volume": per_volume, "tools": tools, "time_to_cryodrgn_final": reach,
-           "data": data_rec, "provenance": provenance(cryodrgn=args.cryodrgn)}
+    res = {
+        "label": args.label,
+        "kind": data_rec["kind"],
+        "n": data_rec["n"],
+        "D": D,
+        "psize_A": psize,
+        "render_D": data_rec["render_D"],
+        "snr_at_render_D": data_rec["snr_at_render_D"],
+        "zdim": args.zdim,
+        "epochs": args.epochs,
+        "threads": args.threads,
+        "metric": metric,
+        "per_volume": per_volume,
+        "tools": tools,
+        "time_to_cryodrgn_final": reach,
+        "data": data_rec,
+        "provenance": provenance(cryodrgn=args.cryodrgn),
+    }
     out = Path(args.out or RESULTS / f"{args.label}_{data_rec['kind']}_n{data_rec['n']}_D{D}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1, default=float) + "\n")
@@ -228,10 +367,22 @@ def throughput(args: argparse.Namespace) -> None:
     _env(args.threads)
     data = Path(args.data)
     if not (data / "cryobench_data.json").exists():
-        make(argparse.Namespace(kind="continuous", n=args.n, D=args.D, render_D=max(args.D), outdir=str(data),
-                                snr=None, snr_seen=0.01, astigmatism=1000.0, bfactor=[0.0, 100.0], seed=0,
-                                threads=args.threads,
-                                t_bins=4))  # speed does not depend on the conformations; fewer maps to render
+        make(
+            argparse.Namespace(
+                kind="continuous",
+                n=args.n,
+                D=args.D,
+                render_D=max(args.D),
+                outdir=str(data),
+                snr=None,
+                snr_seen=0.01,
+                astigmatism=1000.0,
+                bfactor=[0.0, 100.0],
+                seed=0,
+                threads=args.threads,
+                t_bins=4,
+            )
+        )  # speed does not depend on the conformations; fewer maps to render
     rows = []
     for D in args.D:
         _sim, part, D, _ = _data(data, D)
@@ -240,13 +391,22 @@ def throughput(args: argparse.Namespace) -> None:
             rundir.parent.mkdir(exist_ok=True)
             t0 = time.time()
             m, cmd = train_tool(tool, part, rundir, 1, args)
-            rows.append({"tool": tool, "D": D, "n": args.n, "wall_s": m.wall_s, "rss_gb": m.rss_gb,
-                         "gpu_gb": m.gpu_gb, "timed_out": m.timed_out,
-                         "images_per_s": _epoch_rate(tool, rundir, args.n),
-                         "command": cmd, "started": t0})
+            rows.append(
+                {
+                    "tool": tool,
+                    "D": D,
+                    "n": args.n,
+                    "wall_s": m.wall_s,
+                    "rss_gb": m.rss_gb,
+                    "gpu_gb": m.gpu_gb,
+                    "timed_out": m.timed_out,
+                    "images_per_s": _epoch_rate(tool, rundir, args.n),
+                    "command": cmd,
+                    "started": t0,
+                }
+            )
             print(f"D {D} {tool}: {rows[-1]['images_per_s']} img/s, {m.rss_gb:.2f} GB", flush=True)
-    res = {"label": args.label, "rows": rows, "threads": args.threads,
-           "provenance": provenance(cryodrgn=args.cryodrgn)}
+    res = {"label": args.label, "rows": rows, "threads": args.threads, "provenance": provenance(cryodrgn=args.cryodrgn)}
     out = Path(args.out or RESULTS / f"{args.label}_throughput_n{args.n}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1, default=float) + "\n")
@@ -268,15 +428,23 @@ def _epoch_rate(tool: str, rundir: Path, n: int) -> float | None:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tools", type=lambda s: s.split(","), default=["cryoscape", "cryodrgn-cpu", "cryodrgn-default"],
-                   help="comma-separated: cryoscape, cryodrgn-cpu, cryodrgn-default")
+    p.add_argument(
+        "--tools",
+        type=lambda s: s.split(","),
+        default=["cryoscape", "cryodrgn-cpu", "cryodrgn-default"],
+        help="comma-separated: cryoscape, cryodrgn-cpu, cryodrgn-default",
+    )
     p.add_argument("--cryodrgn", default="/work/venv-cryodrgn/bin/cryodrgn", help="cryodrgn executable")
     p.add_argument("--zdim", type=int, default=8)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for each tool")
     p.add_argument("--device", default="auto", help="cryoscape --device (cryoDRGN takes CUDA when present)")
     p.add_argument("--time-limit", type=float, default=0.0, help="stop each tool after this many s (0: none)")
-    p.add_argument("--cryoscape-args", nargs=argparse.REMAINDER, default=[],
-                   help="extra cryoscape train options (last on the line)")
+    p.add_argument(
+        "--cryoscape-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="extra cryoscape train options (last on the line)",
+    )
     p.add_argument("--label", default="run", help="results file name prefix (e.g. smoke, full)")
     p.add_argument("--out", help="results JSON (default: benchmarks/results/cryobench/LABEL_...json)")
 
@@ -289,13 +457,23 @@ def main() -> None:
     p.add_argument("-n", type=int, required=True, help="particles (continuous: a multiple of 100)")
     p.add_argument("-D", type=int, nargs="+", default=[128], help="box(es) to train at (default 128)")
     p.add_argument("--render-D", type=int, help="box to simulate at (default: 2 x the largest -D)")
-    p.add_argument("--snr-seen", type=float, default=0.01,
-                   help="SNR of the images at the smallest -D, as the tools see them (default: CryoBench's "
-                        "0.01); the render box gets snr_seen * (D / render_D)^2")
+    p.add_argument(
+        "--snr-seen",
+        type=float,
+        default=0.01,
+        help="SNR of the images at the smallest -D, as the tools see them (default: CryoBench's "
+        "0.01); the render box gets snr_seen * (D / render_D)^2",
+    )
     p.add_argument("--snr", type=float, help="SNR at the render box instead (overrides --snr-seen)")
     p.add_argument("--astigmatism", type=float, default=1000.0, help="max |dfu - dfv| in Å")
-    p.add_argument("--bfactor", type=float, nargs=2, default=[0.0, 100.0], metavar=("MIN", "MAX"),
-                   help="per-particle envelope B-factor range in Å^2, hidden from the tools")
+    p.add_argument(
+        "--bfactor",
+        type=float,
+        nargs=2,
+        default=[0.0, 100.0],
+        metavar=("MIN", "MAX"),
+        help="per-particle envelope B-factor range in Å^2, hidden from the tools",
+    )
     p.add_argument("--t-bins", type=int, default=100, help="continuous: conformations (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

@@ -30,8 +30,12 @@ from cryoscape.analysis.perimage import per_image_fsc, read_ground_truth
 def stratified_indices(volume_index: np.ndarray, per_volume: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of up to ``per_volume`` random images of every ground-truth volume."""
     rng = np.random.default_rng(seed)
-    out = [rng.choice(np.flatnonzero(volume_index == k), size=min(per_volume, int(np.sum(volume_index == k))),
-                      replace=False) for k in np.unique(volume_index)]
+    out = [
+        rng.choice(
+            np.flatnonzero(volume_index == k), size=min(per_volume, int(np.sum(volume_index == k))), replace=False
+        )
+        for k in np.unique(volume_index)
+    ]
     return np.sort(np.concatenate(out)).astype(np.int64)
 
 
@@ -42,11 +46,15 @@ def summarise(ind: np.ndarray, auc: np.ndarray, res05: np.ndarray, volume_index:
     conf_auc = np.array([auc[vi == k].mean() for k in confs])
     abundance = np.array([np.sum(volume_index == k) for k in confs], np.float64)
     finite = res05[np.isfinite(res05)]
-    return {"n_maps": len(ind), "n_conformations": len(confs),
-            "perimage_auc": float(np.sum(conf_auc * abundance) / abundance.sum()),
-            "perconf_auc": float(conf_auc.mean()), "worstconf_auc": float(conf_auc.min()),
-            "mean_res05_A": float(finite.mean()) if len(finite) else float("inf"),
-            "conf_auc": {int(k): round(float(a), 5) for k, a in zip(confs, conf_auc)}}
+    return {
+        "n_maps": len(ind),
+        "n_conformations": len(confs),
+        "perimage_auc": float(np.sum(conf_auc * abundance) / abundance.sum()),
+        "perconf_auc": float(conf_auc.mean()),
+        "worstconf_auc": float(conf_auc.min()),
+        "mean_res05_A": float(finite.mean()) if len(finite) else float("inf"),
+        "conf_auc": {int(k): round(float(a), 5) for k, a in zip(confs, conf_auc)},
+    }
 
 
 def _score_maps(maps: Iterable[np.ndarray], ind: np.ndarray, sim: Path, psize_A: float) -> dict:
@@ -91,5 +99,13 @@ def time_to_reach(curve: list[list], metric: str, target: float) -> float | None
     return next((t for t, q in curve if q.get(metric, -np.inf) >= target), None)
 
 
-__all__ = ["curve_cryodrgn", "curve_cryoscape", "latent_quality", "maps_cryodrgn", "maps_cryoscape",
-           "stratified_indices", "summarise", "time_to_reach"]
+__all__ = [
+    "curve_cryodrgn",
+    "curve_cryoscape",
+    "latent_quality",
+    "maps_cryodrgn",
+    "maps_cryoscape",
+    "stratified_indices",
+    "summarise",
+    "time_to_reach",
+]

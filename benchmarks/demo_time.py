@@ -33,13 +33,21 @@ def main() -> None:
     text = (work / "demo.log").read_text()
     score = re.search(r"(\|Spearman\|[^:]*|adjusted Rand index[^:]*): ([\d.]+)", text)
     epochs = re.findall(r"epoch (\d+): .*\(([\d.]+) s, (\d+) img/s\)", text)
-    res = {"provenance": provenance(), "demo_args": args.demo_args, "wall_s": m.wall_s, "rss_gb": m.rss_gb,
-           "score_name": score.group(1) if score else None, "score": float(score.group(2)) if score else None,
-           "epochs": [{"epoch": int(e), "seconds": float(s), "images_per_s": int(r)} for e, s, r in epochs]}
+    res = {
+        "provenance": provenance(),
+        "demo_args": args.demo_args,
+        "wall_s": m.wall_s,
+        "rss_gb": m.rss_gb,
+        "score_name": score.group(1) if score else None,
+        "score": float(score.group(2)) if score else None,
+        "epochs": [{"epoch": int(e), "seconds": float(s), "images_per_s": int(r)} for e, s, r in epochs],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
-    print(f"demo {' '.join(args.demo_args)}: {m.wall_s:.0f} s wall, {m.rss_gb:.2f} GB peak RSS, "
-          f"{res['score_name']}: {res['score']}")
+    print(
+        f"demo {' '.join(args.demo_args)}: {m.wall_s:.0f} s wall, {m.rss_gb:.2f} GB peak RSS, "
+        f"{res['score_name']}: {res['score']}"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

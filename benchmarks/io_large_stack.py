@@ -54,8 +54,10 @@ def run(size_gb: float, box: int, folder: Path, keep: bool) -> bool:
         big, out = work / "big.mrcs", work / "small.mrcs"
         t0 = time.perf_counter()
         n, filled = make_sparse_stack(big, size_gb, box)
-        print(f"created {big} : {n} images of {box} px, {big.stat().st_size / 1e9:.1f} GB apparent, "
-              f"{big.stat().st_blocks * 512 / 1e6:.1f} MB on disk ({time.perf_counter() - t0:.1f} s)")
+        print(
+            f"created {big} : {n} images of {box} px, {big.stat().st_size / 1e9:.1f} GB apparent, "
+            f"{big.stat().st_blocks * 512 / 1e6:.1f} MB on disk ({time.perf_counter() - t0:.1f} s)"
+        )
         rss_before = peak_rss_gb()
 
         t0 = time.perf_counter()
@@ -66,16 +68,21 @@ def run(size_gb: float, box: int, folder: Path, keep: bool) -> bool:
         t0 = time.perf_counter()
         psize = downsample_stack(src, out, box // 2)
         wall = time.perf_counter() - t0
-        print(f"downsample {box}->{box // 2}: {wall:.1f} s, {n / wall:.0f} images/s, "
-              f"{n * box * box * 4 / wall / 1e9:.2f} GB/s read; output psize {psize} Å")
+        print(
+            f"downsample {box}->{box // 2}: {wall:.1f} s, {n / wall:.0f} images/s, "
+            f"{n * box * box * 4 / wall / 1e9:.2f} GB/s read; output psize {psize} Å"
+        )
 
         small = ImageSource.from_file(out)
         empty = next(i for i in range(n) if i not in filled) if n > len(filled) else None
-        ok = all(np.allclose(small[i], fourier_crop(img[None], box // 2)[0], atol=1e-5)
-                 for i, img in filled.items()) and (empty is None or not small[empty].any())
+        ok = all(
+            np.allclose(small[i], fourier_crop(img[None], box // 2)[0], atol=1e-5) for i, img in filled.items()
+        ) and (empty is None or not small[empty].any())
         peak = peak_rss_gb()
-        print(f"peak RSS: {peak:.2f} GB (before opening: {rss_before:.2f} GB); "
-              f"< {RSS_LIMIT_GB} GB: {'yes' if peak < RSS_LIMIT_GB else 'NO'}; output correct: {ok}")
+        print(
+            f"peak RSS: {peak:.2f} GB (before opening: {rss_before:.2f} GB); "
+            f"< {RSS_LIMIT_GB} GB: {'yes' if peak < RSS_LIMIT_GB else 'NO'}; output correct: {ok}"
+        )
         return ok and peak < RSS_LIMIT_GB
     finally:
         if keep:

@@ -22,8 +22,7 @@ _PACKAGES = ("torch", "numpy", "cryoscape")
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30,
-                             check=True)
+        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.rstrip("\n")  # not strip(): porcelain lines start with a status column
@@ -35,8 +34,11 @@ def git_state() -> dict:
     commit = _git("rev-parse", "HEAD")
     commit = commit.strip() if commit else commit
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": None if status is None else bool(status),
-            "dirty_files": None if not status else [ln[3:] for ln in status.splitlines()]}
+    return {
+        "commit": commit,
+        "dirty": None if status is None else bool(status),
+        "dirty_files": None if not status else [ln[3:] for ln in status.splitlines()],
+    }
 
 
 def _version(pkg: str) -> str | None:
@@ -52,8 +54,13 @@ def cryodrgn_version(executable: str | None) -> str | None:
         return None
     python = Path(executable).parent / "python"
     try:
-        out = subprocess.run([str(python), "-c", "from importlib.metadata import version; print(version('cryodrgn'))"],
-                             capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [str(python), "-c", "from importlib.metadata import version; print(version('cryodrgn'))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -77,10 +84,15 @@ def _cpuinfo() -> tuple[str | None, set[str]]:
 def machine() -> dict:
     """CPU model, cores this process may use, bf16-relevant flags, torch's view, GPU name."""
     model, flags = _cpuinfo()
-    info = {"hostname": platform.node(), "cpu_model": model, "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
-            "avx512f": "avx512f" in flags}
+    info = {
+        "hostname": platform.node(),
+        "cpu_model": model,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "avx512f": "avx512f" in flags,
+    }
     try:
         with open("/proc/meminfo") as f:
             info["mem_gb"] = round(int(f.readline().split()[1]) / 1e6, 1)
@@ -99,14 +111,19 @@ def machine() -> dict:
 def provenance(argv: list[str] | None = None, cryodrgn: str | None = None) -> dict:
     """The record to store with every benchmark result (``argv`` defaults to ``sys.argv``)."""
     argv = sys.argv if argv is None else argv
-    return {"command": shlex.join([Path(sys.executable).name, *argv]),
-            "cwd": os.getcwd(),
-            "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "git": git_state(),
-            "versions": {"python": platform.python_version(), **{p: _version(p) for p in _PACKAGES},
-                         "cryodrgn": cryodrgn_version(cryodrgn)},
-            "machine": machine(),
-            "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+    return {
+        "command": shlex.join([Path(sys.executable).name, *argv]),
+        "cwd": os.getcwd(),
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git": git_state(),
+        "versions": {
+            "python": platform.python_version(),
+            **{p: _version(p) for p in _PACKAGES},
+            "cryodrgn": cryodrgn_version(cryodrgn),
+        },
+        "machine": machine(),
+        "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
 
 
 if __name__ == "__main__":

@@ -33,12 +33,16 @@ def score_run(run: Path, sim: Path, gt: dict, n_perimage: int) -> dict:
         rows = list(csv.DictReader(f))
     curve = [q[metric] for _, q in cryoscape_curve(run, gt)]
     per = perimage_cryoscape(run, sim, n_perimage) if n_perimage else {}
-    return {"run": run.name, "metric": metric, "curve": curve,
-            "epoch_s": [float(r["seconds"]) for r in rows],
-            "images_per_s": [float(r["images_per_s"]) for r in rows],
-            "band": [float(r.get("band") or 1.0) for r in rows],
-            "train_s": sum(float(r["seconds"]) for r in rows),
-            **{f"perimage_{k}": v for k, v in per.items()}}
+    return {
+        "run": run.name,
+        "metric": metric,
+        "curve": curve,
+        "epoch_s": [float(r["seconds"]) for r in rows],
+        "images_per_s": [float(r["images_per_s"]) for r in rows],
+        "band": [float(r.get("band") or 1.0) for r in rows],
+        "train_s": sum(float(r["seconds"]) for r in rows),
+        **{f"perimage_{k}": v for k, v in per.items()},
+    }
 
 
 def main() -> None:
@@ -56,11 +60,19 @@ def main() -> None:
     for r, cmd in zip(runs, args.commands):
         r["command"] = cmd
     for r in runs:
-        print(f"{r['run']}: {r['metric']} per epoch " + " ".join(f"{q:.3f}" for q in r["curve"])
-              + f"; train {r['train_s']:.0f} s; per-image AUC {r.get('perimage_mean_auc', float('nan')):.4f}")
+        print(
+            f"{r['run']}: {r['metric']} per epoch "
+            + " ".join(f"{q:.3f}" for q in r["curve"])
+            + f"; train {r['train_s']:.0f} s; per-image AUC {r.get('perimage_mean_auc', float('nan')):.4f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"provenance": provenance(), "simulation": sim_cfg, "note": args.note,
-                                    "runs": runs}, indent=1, default=float))
+    args.out.write_text(
+        json.dumps(
+            {"provenance": provenance(), "simulation": sim_cfg, "note": args.note, "runs": runs},
+            indent=1,
+            default=float,
+        )
+    )
     print(f"results: {args.out}")
 
 

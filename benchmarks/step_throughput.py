@@ -67,29 +67,53 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--formats", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
     ap.add_argument("--dec-width", type=int, nargs="+", default=[256], help="decoder hidden widths")
-    ap.add_argument("--hf-sample", type=float, nargs="+", default=[1.0],
-                    help="shares of the coefficients beyond the core fitted per step (train --hf-sample)")
+    ap.add_argument(
+        "--hf-sample",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="shares of the coefficients beyond the core fitted per step (train --hf-sample)",
+    )
     ap.add_argument("--allocator", nargs="+", default=["default", "tuned"], choices=("default", "tuned"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=256, help="images timed per setting (after 3 warm-up steps)")
     ap.add_argument("-o", "--out", required=True, help="results JSON")
     args = ap.parse_args()
     rows = []
-    print("| D | decoder width | hf share | batch | format | allocator | img/s | peak RSS GB |\n"
-          "|---|---|---|---|---|---|---|---|")
-    for D, width, hf, B, fmt, alloc in itertools.product(args.D, args.dec_width, args.hf_sample, args.batch,
-                                                         args.formats, args.allocator):
-        out = subprocess.run([sys.executable, "-c", _STEP, str(D), str(B), fmt, str(int(alloc == "tuned")),
-                              str(args.threads), str(args.images), str(width), str(hf)],
-                             capture_output=True, text=True, check=True).stdout
-        r = {"D": D, "dec_width": width, "hf_sample": hf, "batch": B, "format": fmt,
-             **json.loads(out.splitlines()[-1])}
+    print(
+        "| D | decoder width | hf share | batch | format | allocator | img/s | peak RSS GB |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    for D, width, hf, B, fmt, alloc in itertools.product(
+        args.D, args.dec_width, args.hf_sample, args.batch, args.formats, args.allocator
+    ):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _STEP,
+                str(D),
+                str(B),
+                fmt,
+                str(int(alloc == "tuned")),
+                str(args.threads),
+                str(args.images),
+                str(width),
+                str(hf),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        r = {"D": D, "dec_width": width, "hf_sample": hf, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
         rows.append(r)
-        print(f"| {D} | {width} | {hf:g} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
-              f"{r['images_per_s']:.1f} | {r['peak_rss_gb']:.2f} |", flush=True)
+        print(
+            f"| {D} | {width} | {hf:g} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
+            f"{r['images_per_s']:.1f} | {r['peak_rss_gb']:.2f} |",
+            flush=True,
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows},
-                                         indent=1))
+    Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows}, indent=1))
     print(f"results: {args.out}")
 
 

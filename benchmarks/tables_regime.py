@@ -22,8 +22,10 @@ def _load(path: Path) -> dict:
 def _where(prov: dict) -> str:
     m, g = prov["machine"], prov["git"]
     bf16 = "bf16" if m.get("avx512_bf16") or m.get("amx_bf16") else "no bf16"
-    return (f"{m.get('cpu_model')}, {m.get('cpus_usable')} of {m.get('cpu_count')} cores usable, {bf16}; "
-            f"torch {prov['versions']['torch']}; commit {g['commit'][:9]}{' (dirty)' if g.get('dirty') else ''}")
+    return (
+        f"{m.get('cpu_model')}, {m.get('cpus_usable')} of {m.get('cpu_count')} cores usable, {bf16}; "
+        f"torch {prov['versions']['torch']}; commit {g['commit'][:9]}{' (dirty)' if g.get('dirty') else ''}"
+    )
 
 
 def _source(path: Path, prov: dict, root: Path) -> str:
@@ -50,17 +52,22 @@ def sampling_step_table(path: Path, root: Path) -> list[str]:
     rows: dict[tuple, dict] = {}
     for x in r["rows"]:
         rows.setdefault((x["D"], x["batch"], x["format"]), {})[x["hf_sample"]] = x
-    lines = ["| box | batch | format | img/s, every coefficient | img/s, sampled (share) | gain | "
-             "peak RSS GB, every / sampled |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| box | batch | format | img/s, every coefficient | img/s, sampled (share) | gain | "
+        "peak RSS GB, every / sampled |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (D, B, fmt), v in rows.items():
         if 1.0 not in v:
             continue
         full = v[1.0]
         for share, x in sorted(v.items()):
             if share < 1.0:
-                lines.append(f"| {D} | {B} | {fmt} | {full['images_per_s']:.2f} | "
-                             f"{x['images_per_s']:.2f} ({share:g}) | {x['images_per_s'] / full['images_per_s']:.2f}x | "
-                             f"{full['peak_rss_gb']:.2f} / {x['peak_rss_gb']:.2f} |")
+                lines.append(
+                    f"| {D} | {B} | {fmt} | {full['images_per_s']:.2f} | "
+                    f"{x['images_per_s']:.2f} ({share:g}) | {x['images_per_s'] / full['images_per_s']:.2f}x | "
+                    f"{full['peak_rss_gb']:.2f} / {x['peak_rss_gb']:.2f} |"
+                )
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
@@ -81,17 +88,22 @@ def ablation_table(path: Path, root: Path, show: tuple[int, ...] = (2, 4, 6, 8))
     target = base["curve"][-1]
     metric = METRIC[base["metric"]]
     head = " | ".join(f"epoch {e}" for e in show)
-    lines = [f"| run | options | {metric} at {head} | final | first epoch at {target:.3f} | training s to it "
-             "| training s, all | per-image AUC | res@0.5 Å | code |", "|---|---|" + "---|" * (len(show) + 7)]
+    lines = [
+        f"| run | options | {metric} at {head} | final | first epoch at {target:.3f} | training s to it "
+        "| training s, all | per-image AUC | res@0.5 Å | code |",
+        "|---|---|" + "---|" * (len(show) + 7),
+    ]
     for x in runs:
         c = x["curve"]
         first = next((i + 1 for i, q in enumerate(c) if q >= target - 1e-9), None)
         to_first = "-" if first is None else f"{sum(x['epoch_s'][:first]):.0f}"
         code = x.get("command", "").split("#")[-1].strip()
         vals = " | ".join(f"{c[e - 1]:.3f}" for e in show)
-        lines.append(f"| {x['run']} | `{_flags(x.get('command', ''))}` | {vals} | {c[-1]:.3f} | "
-                     f"{'-' if first is None else first} | {to_first} | {x['train_s']:.0f} | "
-                     f"{x['perimage_mean_auc']:.4f} | {x['perimage_mean_res05_A']:.2f} | {code} |")
+        lines.append(
+            f"| {x['run']} | `{_flags(x.get('command', ''))}` | {vals} | {c[-1]:.3f} | "
+            f"{'-' if first is None else first} | {to_first} | {x['train_s']:.0f} | "
+            f"{x['perimage_mean_auc']:.4f} | {x['perimage_mean_res05_A']:.2f} | {code} |"
+        )
     return [*lines, "", f"{r['note']}", "", _source(path, r["provenance"], root)]
 
 
@@ -102,18 +114,22 @@ def side_by_side_table(path: Path, root: Path) -> list[str]:
     metric = METRIC[r["metric"]]
     drgn = r["tools"]["cryoDRGN"]
     both = any("reached_both" in t for t in r["tools"].values())
-    lines = [f"| tool | epochs | training s | img/s | peak RSS GB | final {metric} | "
-             f"reaches cryoDRGN's final {r['target']:.3f} after | per-image AUC | res@0.5 Å |"
-             + (f" reaches both {r['target']:.3f} and AUC {drgn['perimage_mean_auc']:.4f} after |" if both else ""),
-             "|---|---|---|---|---|---|---|---|---|" + ("---|" if both else "")]
+    lines = [
+        f"| tool | epochs | training s | img/s | peak RSS GB | final {metric} | "
+        f"reaches cryoDRGN's final {r['target']:.3f} after | per-image AUC | res@0.5 Å |"
+        + (f" reaches both {r['target']:.3f} and AUC {drgn['perimage_mean_auc']:.4f} after |" if both else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if both else ""),
+    ]
     for name, t in r["tools"].items():
         s = t.get("reached_target_s")
         when = "-" if s is None else f"{s:.0f} s ({t['speedup_to_target']:.1f}x sooner)"
         if name == "cryoDRGN":
             when = f"{t['train_s']:.0f} s (its last epoch)"
-        row = (f"| {name} | {t['epochs']} | {t['train_s']:.0f} | {t['images_per_s']:.1f} | {t['rss_gb']:.2f} | "
-               f"{t['final'][r['metric']]:.3f} | {when} | {t['perimage_mean_auc']:.4f} | "
-               f"{t['perimage_mean_res05_A']:.2f} |")
+        row = (
+            f"| {name} | {t['epochs']} | {t['train_s']:.0f} | {t['images_per_s']:.1f} | {t['rss_gb']:.2f} | "
+            f"{t['final'][r['metric']]:.3f} | {when} | {t['perimage_mean_auc']:.4f} | "
+            f"{t['perimage_mean_res05_A']:.2f} |"
+        )
         if both:
             b = t.get("reached_both")
             if name == "cryoDRGN":
@@ -135,8 +151,10 @@ def demo_table(paths: list[Path], root: Path) -> list[str]:
         r = _load(p)
         full = [e["images_per_s"] for e in r["epochs"]][-3:]
         name = (r["score_name"] or "score").replace("|", "\\|")
-        lines.append(f"| `{' '.join(r['demo_args']) or '(defaults)'}` | {r['wall_s']:.0f} | {r['rss_gb']:.2f} | "
-                     f"{name} {r['score']:.3f} | {', '.join(map(str, full))} |")
+        lines.append(
+            f"| `{' '.join(r['demo_args']) or '(defaults)'}` | {r['wall_s']:.0f} | {r['rss_gb']:.2f} | "
+            f"{name} {r['score']:.3f} | {', '.join(map(str, full))} |"
+        )
         sources.append("- " + _source(p, r["provenance"], root))
     return [*lines, "", *sources]
 
@@ -145,16 +163,23 @@ def regime_section(results: Path, root: Path) -> list[str]:
     """All tables of the section, each under a label, for the files that exist."""
     cpu = results / "cpu"
     out: list[str] = []
-    parts = [("Host allocator, one training step", [cpu / "step_throughput_1thread.json"], allocator_table),
-             ("Frequency marching, continuous", [cpu / "ablation_continuous_3k.json"], ablation_table),
-             ("Frequency marching, compositional", [cpu / "ablation_compositional_3k.json"], ablation_table),
-             ("Sampled high frequencies, continuous", [cpu / "ablation_hfsample_continuous_3k.json"], ablation_table),
-             ("Sampled high frequencies, compositional", [cpu / "ablation_hfsample_compositional_3k.json"],
-              ablation_table),
-             ("Side by side with cryoDRGN, continuous 3k, before sampled high frequencies",
-              [cpu / "sidebyside_continuous_3k.json"], side_by_side_table),
-             ("Side by side with cryoDRGN, continuous 3k, with sampled high frequencies (the defaults now)",
-              [cpu / "sidebyside_continuous_3k_hfsample.json"], side_by_side_table)]
+    parts = [
+        ("Host allocator, one training step", [cpu / "step_throughput_1thread.json"], allocator_table),
+        ("Frequency marching, continuous", [cpu / "ablation_continuous_3k.json"], ablation_table),
+        ("Frequency marching, compositional", [cpu / "ablation_compositional_3k.json"], ablation_table),
+        ("Sampled high frequencies, continuous", [cpu / "ablation_hfsample_continuous_3k.json"], ablation_table),
+        ("Sampled high frequencies, compositional", [cpu / "ablation_hfsample_compositional_3k.json"], ablation_table),
+        (
+            "Side by side with cryoDRGN, continuous 3k, before sampled high frequencies",
+            [cpu / "sidebyside_continuous_3k.json"],
+            side_by_side_table,
+        ),
+        (
+            "Side by side with cryoDRGN, continuous 3k, with sampled high frequencies (the defaults now)",
+            [cpu / "sidebyside_continuous_3k_hfsample.json"],
+            side_by_side_table,
+        ),
+    ]
     for title, files, fn in parts:
         if files[0].exists():
             out += [f"**{title}**", "", *fn(files[0], root), ""]

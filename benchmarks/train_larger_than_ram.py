@@ -41,8 +41,7 @@ from pathlib import Path
 
 D = 128
 HEADER_BYTES = 1024
-SMALL_MODEL = ["--enc-width", "32", "--enc-depth", "1", "--dec-width", "32", "--dec-depth", "1",
-               "--pe-dim", "8"]
+SMALL_MODEL = ["--enc-width", "32", "--enc-depth", "1", "--dec-width", "32", "--dec-depth", "1", "--pe-dim", "8"]
 
 
 @dataclass
@@ -109,8 +108,9 @@ class TreeMemory:
         self._stop.set()
 
 
-def run_measured(cmd: list[str], limit_bytes: float = float("inf"), log: Path | None = None
-                 ) -> tuple[int, float, TreeMemory]:
+def run_measured(
+    cmd: list[str], limit_bytes: float = float("inf"), log: Path | None = None
+) -> tuple[int, float, TreeMemory]:
     """Run ``cmd`` in its own session (output to ``log``); ``(returncode, wall_s, memory)``."""
     with open(log or os.devnull, "w") as out:
         t0 = time.perf_counter()
@@ -139,25 +139,64 @@ def simulate(cryoscape: list[str], n: int, out: Path) -> None:
     if (out / "particles.star").is_file() and stack.stat().st_size == HEADER_BYTES + n * D * D * 4:
         print(f"reusing {out}")
         return
-    cmd = cryoscape + ["simulate", "--demo", "--kind", "compositional", "-D", str(D), "-n", str(n),
-                       "--snr", "0.1", "--seed", "0", "-o", str(out)]
+    cmd = cryoscape + [
+        "simulate",
+        "--demo",
+        "--kind",
+        "compositional",
+        "-D",
+        str(D),
+        "-n",
+        str(n),
+        "--snr",
+        "0.1",
+        "--seed",
+        "0",
+        "-o",
+        str(out),
+    ]
     rc, wall, mem = run_measured(cmd, log=out.with_suffix(".log"))
     if rc:
         sys.exit(f"simulate failed (rc {rc}); see {out.with_suffix('.log')}")
     print(f"simulated {n} images of {D} px in {wall:.0f} s, peak PSS {mem.peak_pss / 2**30:.2f} GiB")
 
 
-def train(cryoscape: list[str], wrap: list[str], star: Path, run: Path, workers: int,
-          limit_bytes: float) -> dict:
+def train(cryoscape: list[str], wrap: list[str], star: Path, run: Path, workers: int, limit_bytes: float) -> dict:
     """One lazy training epoch under the limit; the figures of its row."""
     drop_page_cache(star.parent / "particles.mrcs")
-    cmd = wrap + cryoscape + ["train", str(star), "-o", str(run), "--zdim", "8", "-n", "1", "--lazy",
-                              "--num-workers", str(workers), "--overwrite", "--seed", "0", *SMALL_MODEL]
+    cmd = (
+        wrap
+        + cryoscape
+        + [
+            "train",
+            str(star),
+            "-o",
+            str(run),
+            "--zdim",
+            "8",
+            "-n",
+            "1",
+            "--lazy",
+            "--num-workers",
+            str(workers),
+            "--overwrite",
+            "--seed",
+            "0",
+            *SMALL_MODEL,
+        ]
+    )
     print("$", shlex.join(cmd), flush=True)
     rc, wall, mem = run_measured(cmd, limit_bytes, log=run.with_suffix(".log"))
-    row = {"rc": rc, "wall_s": wall, "peak_pss": mem.peak_pss, "peak_rss": mem.peak_rss,
-           "procs": mem.peak_procs, "killed": mem.exceeded, "disk_gib": sum(mem.disk_read.values()) / 2**30,
-           "load": os.getloadavg()[0]}
+    row = {
+        "rc": rc,
+        "wall_s": wall,
+        "peak_pss": mem.peak_pss,
+        "peak_rss": mem.peak_rss,
+        "procs": mem.peak_procs,
+        "killed": mem.exceeded,
+        "disk_gib": sum(mem.disk_read.values()) / 2**30,
+        "load": os.getloadavg()[0],
+    }
     if rc == 0:
         with open(run / "log.csv") as f:
             last = list(csv.DictReader(f))[-1]
@@ -186,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         for n in (n_big // 4, n_big):
             sim = work / f"sim_{n}"
             simulate(cryoscape, n, sim)
-            row = train(cryoscape, shlex.split(args.wrap), sim / "particles.star", work / f"run_{n}",
-                        args.num_workers, limit)
+            row = train(
+                cryoscape, shlex.split(args.wrap), sim / "particles.star", work / f"run_{n}", args.num_workers, limit
+            )
             row.update(n=n, stack_gib=(sim / "particles.mrcs").stat().st_size / 2**30)
             rows.append(row)
             print_row(row, args.limit_gib)
@@ -203,25 +243,43 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_row(r: dict, limit_gib: float) -> None:
     status = "KILLED (over the limit)" if r["killed"] else ("ok" if r["rc"] == 0 else f"failed rc {r['rc']}")
-    print(f"N {r['n']}: {status}; peak PSS {r['peak_pss'] / 2**30:.3f} GiB (limit {limit_gib} GiB), "
-          f"wall {r['wall_s']:.0f} s", flush=True)
+    print(
+        f"N {r['n']}: {status}; peak PSS {r['peak_pss'] / 2**30:.3f} GiB (limit {limit_gib} GiB), "
+        f"wall {r['wall_s']:.0f} s",
+        flush=True,
+    )
 
 
 def print_table(rows: list[dict], args: argparse.Namespace) -> None:
-    print(f"\nD = {D}, --num-workers {args.num_workers}, 1 epoch, small model; "
-          f"limit {args.limit_gib} GiB on the summed PSS of the process tree")
-    print("| N | stack GiB | stack / limit | images/s | epoch s | total wall s | read from disk GiB"
-          " | peak PSS GiB (tree) | peak RSS GiB (sum) | processes | load avg |")
+    print(
+        f"\nD = {D}, --num-workers {args.num_workers}, 1 epoch, small model; "
+        f"limit {args.limit_gib} GiB on the summed PSS of the process tree"
+    )
+    print(
+        "| N | stack GiB | stack / limit | images/s | epoch s | total wall s | read from disk GiB"
+        " | peak PSS GiB (tree) | peak RSS GiB (sum) | processes | load avg |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     nan = float("nan")
     for r in rows:
-        cells = [f"{r['n']:,}", f"{r['stack_gib']:.2f}", f"{r['stack_gib'] / args.limit_gib:.1f}x",
-                 f"{r.get('img_s', nan):.1f}", f"{r.get('epoch_s', nan):.0f}", f"{r['wall_s']:.0f}",
-                 f"{r['disk_gib']:.2f}", f"{r['peak_pss'] / 2**30:.3f}", f"{r['peak_rss'] / 2**30:.3f}",
-                 str(r["procs"]), f"{r['load']:.1f}"]
+        cells = [
+            f"{r['n']:,}",
+            f"{r['stack_gib']:.2f}",
+            f"{r['stack_gib'] / args.limit_gib:.1f}x",
+            f"{r.get('img_s', nan):.1f}",
+            f"{r.get('epoch_s', nan):.0f}",
+            f"{r['wall_s']:.0f}",
+            f"{r['disk_gib']:.2f}",
+            f"{r['peak_pss'] / 2**30:.3f}",
+            f"{r['peak_rss'] / 2**30:.3f}",
+            str(r["procs"]),
+            f"{r['load']:.1f}",
+        ]
         print("| " + " | ".join(cells) + " |")
-    print("\nre-run: python benchmarks/train_larger_than_ram.py "
-          f"--size-gib {args.size_gib} --limit-gib {args.limit_gib} --num-workers {args.num_workers}")
+    print(
+        "\nre-run: python benchmarks/train_larger_than_ram.py "
+        f"--size-gib {args.size_gib} --limit-gib {args.limit_gib} --num-workers {args.num_workers}"
+    )
 
 
 if __name__ == "__main__":

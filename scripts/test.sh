@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up the environment, lint and type-check, then run the test suite (the README's test command).
-# Arguments go to pytest; ruff and mypy always check the whole tree (configured in pyproject.toml).
+# Arguments go to pytest; ruff (lint and format) and mypy always check the whole tree (configured in pyproject.toml).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test || exit 1
 PY="${CRYOSCAPE_VENV:-.venv}/bin/python"
 "$PY" -m ruff check src tests benchmarks || { echo "cryoscape tests: ruff found problems"; exit 1; }
+"$PY" -m ruff format --check src tests benchmarks || { echo "cryoscape tests: ruff format would change files (run: ruff format src tests benchmarks)"; exit 1; }
 "$PY" -m mypy || { echo "cryoscape tests: mypy found problems"; exit 1; }
 "$PY" -m pytest -q "$@"
 rc=$?

@@ -26,16 +26,28 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: Where the test artefacts go when ``CRYOSCAPE_KEEP_SCREENSHOTS`` is set.
 ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
 
 
 def chromium_path() -> str | None:
     """The chromium binary: ``$CRYOSCAPE_CHROMIUM``, else chromium on PATH or /usr/bin."""
-    for cand in (os.environ.get("CRYOSCAPE_CHROMIUM"), shutil.which("chromium"),
-                 shutil.which("chromium-browser"), "/usr/bin/chromium"):
+    for cand in (
+        os.environ.get("CRYOSCAPE_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ):
         if cand and Path(cand).is_file():
             return cand
     return None
@@ -54,8 +66,9 @@ def _require_browser() -> str:
 
 
 @contextmanager
-def open_page(target: str | os.PathLike, width: int = 1200, height: int = 900,
-              allow_errors: bool = False) -> Iterator[object]:
+def open_page(
+    target: str | os.PathLike, width: int = 1200, height: int = 900, allow_errors: bool = False
+) -> Iterator[object]:
     """A Playwright ``Page`` with ``target`` (a file path or URL) loaded.
 
     Console errors and uncaught page errors are collected in ``page.cryoscape_errors`` and the
@@ -104,7 +117,8 @@ def canvas_stats(page, selector: str = "canvas") -> list[dict]:
     (``data-label``), ``filled`` (fraction of pixels that differ from the top-left one, the
     background), ``cx``, ``cy`` (centroid of those pixels as fractions of the width and height,
     y down) and ``checksum`` (changes when the picture does)."""
-    return page.evaluate("""(sel) => Array.from(document.querySelectorAll(sel)).map(c => {
+    return page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0, sx = 0, sy = 0, sum = 0;
         for (let i = 0; i < d.length; i += 4) {
@@ -115,4 +129,6 @@ def canvas_stats(page, selector: str = "canvas") -> list[dict]:
         }
         return {width: c.width, height: c.height, label: c.dataset.label || '', filled: n / (c.width * c.height),
                 cx: n ? sx / n / c.width : null, cy: n ? sy / n / c.height : null, checksum: sum};
-    })""", selector)
+    })""",
+        selector,
+    )

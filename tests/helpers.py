@@ -28,8 +28,7 @@ def blob_volume(D: int, centres_px: list[tuple[float, float, float]], sigma_px: 
     """``(D, D, D)`` float32 sum of isotropic Gaussians at ``(x, y, z)`` px from the box centre."""
     g = np.arange(D) - D // 2
     z, y, x = np.meshgrid(g, g, g, indexing="ij")
-    v = sum(np.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * sigma_px**2))
-            for cx, cy, cz in centres_px)
+    v = sum(np.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * sigma_px**2)) for cx, cy, cz in centres_px)
     return v.astype(np.float32)
 
 
@@ -37,12 +36,15 @@ def two_class_volumes(D: int) -> list[np.ndarray]:
     """Two volumes of three blobs that differ in one blob's position."""
     s = D / 24
     common = [(-3 * s, 0, 0), (3 * s, 0, 0)]
-    return [blob_volume(D, common + [(0, 3 * s, 2 * s)], 1.5 * s),
-            blob_volume(D, common + [(0, -4 * s, -2 * s)], 1.5 * s)]
+    return [
+        blob_volume(D, common + [(0, 3 * s, 2 * s)], 1.5 * s),
+        blob_volume(D, common + [(0, -4 * s, -2 * s)], 1.5 * s),
+    ]
 
 
-def simulate_particles(out: Path, n: int = 160, D: int = 16, snr: float = 1.0, seed: int = 0,
-                       psize_A: float = 4.0, ctf: bool = True) -> tuple[Path, np.ndarray]:
+def simulate_particles(
+    out: Path, n: int = 160, D: int = 16, snr: float = 1.0, seed: int = 0, psize_A: float = 4.0, ctf: bool = True
+) -> tuple[Path, np.ndarray]:
     """Write a two-class dataset into ``out``; return (star path, class label per particle)."""
     import torch
 
@@ -58,23 +60,35 @@ def simulate_particles(out: Path, n: int = 160, D: int = 16, snr: float = 1.0, s
     rot = random_rotations(n, rng)
     shifts_px = rng.uniform(-1.0, 1.0, (n, 2))
     params = CTFParams.from_columns(
-        n, defocus_u_A=rng.uniform(8000, 15000, n), defocus_v_A=rng.uniform(8000, 15000, n),
-        defocus_angle_deg=rng.uniform(0, 180, n), voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
+        n,
+        defocus_u_A=rng.uniform(8000, 15000, n),
+        defocus_v_A=rng.uniform(8000, 15000, n),
+        defocus_angle_deg=rng.uniform(0, 180, n),
+        voltage_kV=300.0,
+        cs_mm=2.7,
+        amp_contrast=0.1,
+    )
     imgs = np.empty((n, D, D), np.float32)
     for k, vol in enumerate(two_class_volumes(D)):
         sel = np.flatnonzero(labels == k)
         proj = Projector(torch.from_numpy(vol))
         c = torch.from_numpy(params.as_array()[sel]) if ctf else None
-        imgs[sel] = proj.project(torch.from_numpy(rot[sel]), torch.from_numpy(shifts_px[sel]), c,
-                                 psize_A).numpy()
+        imgs[sel] = proj.project(torch.from_numpy(rot[sel]), torch.from_numpy(shifts_px[sel]), c, psize_A).numpy()
     if snr < np.inf:
         imgs += rng.normal(0, imgs.std() / np.sqrt(snr), imgs.shape).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
     with StackWriter(out / "particles.mrcs", n, D, psize_A) as w:
         w.write(0, imgs)
-    pset = ParticleSet(box=D, psize_A=np.full(n, psize_A), images=ImageSource.from_file(out / "particles.mrcs"),
-                       rotations=rot, shifts_A=shifts_px * psize_A, ctf=params if ctf else None,
-                       source=out / "particles.star", source_format="star")
+    pset = ParticleSet(
+        box=D,
+        psize_A=np.full(n, psize_A),
+        images=ImageSource.from_file(out / "particles.mrcs"),
+        rotations=rot,
+        shifts_A=shifts_px * psize_A,
+        ctf=params if ctf else None,
+        source=out / "particles.star",
+        source_format="star",
+    )
     write_particles(pset, out / "particles.star")
     return out / "particles.star", labels
 
@@ -85,8 +99,31 @@ def train_tiny_run(tmp: Path, n: int) -> Path:
 
     star, _ = simulate_particles(tmp / "sim", n=n, D=16)
     out = tmp / "run"
-    assert cli(["train", str(star), "-o", str(out), "--zdim", "2", "-n", "1", "--enc-width", "16",
-                "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1", "--threads", "1"]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                str(star),
+                "-o",
+                str(out),
+                "--zdim",
+                "2",
+                "-n",
+                "1",
+                "--enc-width",
+                "16",
+                "--dec-width",
+                "16",
+                "--enc-depth",
+                "1",
+                "--dec-depth",
+                "1",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -105,8 +142,14 @@ def ctf_params(n: int, rng: np.random.Generator) -> np.ndarray:
     from cryoscape.io.particles import CTFParams
 
     dfu = rng.uniform(10000, 25000, n)
-    cols = dict(defocus_u_A=dfu, defocus_v_A=dfu - rng.uniform(0, 500, n),
-                defocus_angle_deg=rng.uniform(0, 180, n), voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
+    cols = dict(
+        defocus_u_A=dfu,
+        defocus_v_A=dfu - rng.uniform(0, 500, n),
+        defocus_angle_deg=rng.uniform(0, 180, n),
+        voltage_kV=300.0,
+        cs_mm=2.7,
+        amp_contrast=0.1,
+    )
     return CTFParams.from_columns(n, **cols).as_array()
 
 
@@ -141,8 +184,20 @@ END
 """
 
 #: Network and batch settings of :func:`make_run`'s tiny run.
-_DASHBOARD_RUN_ARGS = ["--enc-width", "32", "--dec-width", "32", "--enc-depth", "1", "--dec-depth", "1",
-                       "--batch-size", "16", "--threads", "1"]
+_DASHBOARD_RUN_ARGS = [
+    "--enc-width",
+    "32",
+    "--dec-width",
+    "32",
+    "--enc-depth",
+    "1",
+    "--dec-depth",
+    "1",
+    "--batch-size",
+    "16",
+    "--threads",
+    "1",
+]
 
 
 def make_run(root: Path, n: int, D: int, epochs: int = 1, psize_A: float = 4.0) -> tuple[Path, Path]:

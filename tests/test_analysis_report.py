@@ -66,12 +66,19 @@ def test_report_embeds_images_and_maps(tmp_path):
     rng = np.random.default_rng(0)
     coords = rng.normal(size=(500, 2))
     png = vl.plot_density(coords, tmp_path / "a.png", "PC", coords[:3])
-    loss = curves.plot_losses([{"epoch": 0, "loss": 2.0, "mse": 1.5, "kl": 0.5},
-                               {"epoch": 1, "loss": 1.0, "mse": 0.8, "kl": 0.2}], tmp_path / "l.png")
+    loss = curves.plot_losses(
+        [{"epoch": 0, "loss": 2.0, "mse": 1.5, "kl": 0.5}, {"epoch": 1, "loss": 1.0, "mse": 0.8, "kl": 0.2}],
+        tmp_path / "l.png",
+    )
     meshes = [surface_mesh(v, psize_A=2.0) for v in blobs(16, 2)]
-    rep = Report("test <report>", figures=[("density", png), ("loss", loss)],
-                 table_header=["centre", "map"], table_rows=[["0", "kmeans20/vol_0000.mrc"]],
-                 maps=[("centre 0", meshes[0]), ("centre <1>", meshes[1])], commands=["cryoscape analyze run"])
+    rep = Report(
+        "test <report>",
+        figures=[("density", png), ("loss", loss)],
+        table_header=["centre", "map"],
+        table_rows=[["0", "kmeans20/vol_0000.mrc"]],
+        maps=[("centre 0", meshes[0]), ("centre <1>", meshes[1])],
+        commands=["cryoscape analyze run"],
+    )
     out = write_report(rep, tmp_path / "report.html")
     text = out.read_text()
     imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
@@ -103,16 +110,48 @@ def test_train_then_analyze_end_to_end(tmp_path):
     from cryoscape.cli.main import main as cli
 
     run = tmp_path / "run"
-    assert cli(["train", str(star), "-o", str(run), "--zdim", "2", "-n", "2", "--enc-width", "32",
-                "--dec-width", "32", "--enc-depth", "1", "--dec-depth", "1"]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                str(star),
+                "-o",
+                str(run),
+                "--zdim",
+                "2",
+                "-n",
+                "2",
+                "--enc-width",
+                "32",
+                "--dec-width",
+                "32",
+                "--enc-depth",
+                "1",
+                "--dec-depth",
+                "1",
+            ]
+        )
+        == 0
+    )
     p = argparse.ArgumentParser()
     analyze.add_args(p)
     args = p.parse_args([str(run), "--ksample", "4", "--n-per-pc", "3", "--gt", str(sim), "--gt-sample", "10"])
     assert analyze.main(args) == 0
     out = run / "analyze.1"
-    for f in ("z_pca.npy", "kmeans4/labels.pkl", "kmeans4/centers.txt", "kmeans4/centers_ind.txt",
-              "kmeans4/vol_0003.mrc", "pc1/vol_0002.mrc", "pc2/z_values.txt", "z_pca.png",
-              "explained_variance.png", "losses.png", "perimage_fsc.txt", "report.html"):
+    for f in (
+        "z_pca.npy",
+        "kmeans4/labels.pkl",
+        "kmeans4/centers.txt",
+        "kmeans4/centers_ind.txt",
+        "kmeans4/vol_0003.mrc",
+        "pc1/vol_0002.mrc",
+        "pc2/z_values.txt",
+        "z_pca.png",
+        "explained_variance.png",
+        "losses.png",
+        "perimage_fsc.txt",
+        "report.html",
+    ):
         assert (out / f).is_file(), f
     assert np.load(out / "z_pca.npy").shape == (200, 2)
     ind = np.loadtxt(out / "kmeans4/centers_ind.txt").astype(int)

@@ -22,10 +22,22 @@ N_FILE = 40
 def make_particles(tmp_path, ext: str):
     """A tiny particle file whose defocus_u_A is 10000 + row: the row is readable back."""
     rng = np.random.default_rng(0)
-    ctf = CTFParams.from_columns(N_FILE, defocus_u_A=10000.0 + np.arange(N_FILE), defocus_v_A=10000.0,
-                                 defocus_angle_deg=0.0, voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
-    pset = ParticleSet(box=32, psize_A=np.full(N_FILE, 2.0), rotations=random_rotations(N_FILE, rng),
-                       shifts_A=rng.normal(0, 2, (N_FILE, 2)), ctf=ctf)
+    ctf = CTFParams.from_columns(
+        N_FILE,
+        defocus_u_A=10000.0 + np.arange(N_FILE),
+        defocus_v_A=10000.0,
+        defocus_angle_deg=0.0,
+        voltage_kV=300.0,
+        cs_mm=2.7,
+        amp_contrast=0.1,
+    )
+    pset = ParticleSet(
+        box=32,
+        psize_A=np.full(N_FILE, 2.0),
+        rotations=random_rotations(N_FILE, rng),
+        shifts_A=rng.normal(0, 2, (N_FILE, 2)),
+        ctf=ctf,
+    )
     path = tmp_path / f"parts{ext}"
     write_particles(pset, path)
     return path
@@ -119,8 +131,7 @@ def test_write_selection_formats_from_python(tmp_path):
     run = make_run(tmp_path, particles, run_ind, np.zeros((20, 2)))
     rp = sel.run_particles(run)
     source = sel.load_source(rp)
-    files = sel.write_selection("pick", np.array([0, 4]), str(tmp_path / "out"), rp, source,
-                                formats=(".star", ".cs"))
+    files = sel.write_selection("pick", np.array([0, 4]), str(tmp_path / "out"), rp, source, formats=(".star", ".cs"))
     assert [f.name for f in files] == ["pick.pkl", "pick.star", "pick.cs"]
     for f in files[1:]:
         np.testing.assert_array_equal(rows_of(f), [10, 14])

@@ -56,7 +56,7 @@ def test_graph_path_through_middle_anchor():
     path = traverse.graph_traversal(z, anchors)
     assert int(order[700]) in path.indices.tolist()
     turn = path.indices.tolist().index(int(order[700]))
-    assert np.all(np.diff(t[path.indices[:turn + 1]]) > 0)
+    assert np.all(np.diff(t[path.indices[: turn + 1]]) > 0)
     assert np.all(np.diff(t[path.indices[turn:]]) < 0)
 
 

@@ -153,8 +153,10 @@ def test_posed_stack_errors(sim):
         posed_stack(_pset(4, images=sim["no_ctf"][:4], rotations=sim["rot"][:4]))
     with pytest.raises(InputError, match="no images"):
         posed_stack(_pset(4, rotations=sim["rot"][:4]), use_ctf=False)
-    stack = posed_stack(_pset(4, images=sim["no_ctf"][:4], rotations=sim["rot"][:4],
-                              shifts_A=sim["shifts"][:4] * PSIZE_A), use_ctf=False)
+    stack = posed_stack(
+        _pset(4, images=sim["no_ctf"][:4], rotations=sim["rot"][:4], shifts_A=sim["shifts"][:4] * PSIZE_A),
+        use_ctf=False,
+    )
     np.testing.assert_allclose(stack.shifts_px, sim["shifts"][:4], rtol=1e-6)
     assert stack.ctf is None and stack.psize_A == PSIZE_A
 

@@ -29,22 +29,43 @@ def _write_dataset(tmp_path, poses: bool = True, random_subset: bool = False):
     rot = random_rotations(N, rng)
     shift_px = rng.uniform(-2, 2, (N, 2))
     ctf = ctf_params(N, rng)
-    imgs = Projector(torch.from_numpy(vol)).project(torch.from_numpy(rot).float(), torch.from_numpy(shift_px).float(),
-                                                    torch.from_numpy(ctf), PSIZE_A).numpy()
+    imgs = (
+        Projector(torch.from_numpy(vol))
+        .project(torch.from_numpy(rot).float(), torch.from_numpy(shift_px).float(), torch.from_numpy(ctf), PSIZE_A)
+        .numpy()
+    )
     with mrcfile.new(tmp_path / "particles.mrcs", imgs.astype(np.float32)) as m:
         m.set_image_stack()
         m.voxel_size = PSIZE_A
-    optics = pd.DataFrame({"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"],
-                           "rlnAmplitudeContrast": [0.1], "rlnSphericalAberration": [2.7],
-                           "rlnVoltage": [300.0], "rlnImagePixelSize": [PSIZE_A], "rlnImageSize": [D],
-                           "rlnImageDimensionality": [2]})
-    cols = {"rlnImageName": [f"{i + 1:06d}@particles.mrcs" for i in range(N)],
-            "rlnDefocusU": ctf[:, 0], "rlnDefocusV": ctf[:, 1], "rlnDefocusAngle": ctf[:, 2],
-            "rlnPhaseShift": ctf[:, 6], "rlnOpticsGroup": np.ones(N, int)}
+    optics = pd.DataFrame(
+        {
+            "rlnOpticsGroup": [1],
+            "rlnOpticsGroupName": ["opticsGroup1"],
+            "rlnAmplitudeContrast": [0.1],
+            "rlnSphericalAberration": [2.7],
+            "rlnVoltage": [300.0],
+            "rlnImagePixelSize": [PSIZE_A],
+            "rlnImageSize": [D],
+            "rlnImageDimensionality": [2],
+        }
+    )
+    cols = {
+        "rlnImageName": [f"{i + 1:06d}@particles.mrcs" for i in range(N)],
+        "rlnDefocusU": ctf[:, 0],
+        "rlnDefocusV": ctf[:, 1],
+        "rlnDefocusAngle": ctf[:, 2],
+        "rlnPhaseShift": ctf[:, 6],
+        "rlnOpticsGroup": np.ones(N, int),
+    }
     if poses:
         e = matrix_to_euler(rot)
-        cols.update(rlnAngleRot=e[:, 0], rlnAngleTilt=e[:, 1], rlnAnglePsi=e[:, 2],
-                    rlnOriginXAngst=shift_px[:, 0] * PSIZE_A, rlnOriginYAngst=shift_px[:, 1] * PSIZE_A)
+        cols.update(
+            rlnAngleRot=e[:, 0],
+            rlnAngleTilt=e[:, 1],
+            rlnAnglePsi=e[:, 2],
+            rlnOriginXAngst=shift_px[:, 0] * PSIZE_A,
+            rlnOriginYAngst=shift_px[:, 1] * PSIZE_A,
+        )
     if random_subset:
         cols["rlnRandomSubset"] = np.arange(N) % 2 + 1
     star = tmp_path / "particles.star"
@@ -88,4 +109,3 @@ def test_cli_backproject_bad_output_folder(tmp_path, capsys):
     star, _ = _write_dataset(tmp_path)
     assert cli(["backproject", str(star), "-o", str(tmp_path / "nope" / "bp.mrc")]) == 2
     assert "output folder does not exist" in capsys.readouterr().err
-

@@ -101,13 +101,19 @@ def test_viewer_shows_x_right_y_up_and_z_towards_the_viewer(tmp_path):
 
     near = _triangle((0, 0, 5), (0, 0, 1), 4)  # faces the light: bright
     far = _triangle((0, 0, -5), (0.7, -0.7, 0.14), 8)  # turned from the light: dark, behind
-    scenes = {"x": _triangle((8, 0, 0), (0, 0, 1)), "y": _triangle((0, 8, 0), (0, 0, 1)),
-              # near listed first: only depth sorting puts it on top
-              "z": {k: near[k] + far[k] for k in ("verts", "normals")} | {"faces": [0, 1, 2, 3, 4, 5]},
-              "empty": {"verts": [], "faces": []}}
-    body = "".join(f'<canvas class="t" data-label="{k}" width="200" height="200"></canvas>'
-                   f"<script>cryoscapeIsoViewer(document.currentScript.previousElementSibling, "
-                   f"{json.dumps(v)}, {{radius: 10}});</script>" for k, v in scenes.items())
+    scenes = {
+        "x": _triangle((8, 0, 0), (0, 0, 1)),
+        "y": _triangle((0, 8, 0), (0, 0, 1)),
+        # near listed first: only depth sorting puts it on top
+        "z": {k: near[k] + far[k] for k in ("verts", "normals")} | {"faces": [0, 1, 2, 3, 4, 5]},
+        "empty": {"verts": [], "faces": []},
+    }
+    body = "".join(
+        f'<canvas class="t" data-label="{k}" width="200" height="200"></canvas>'
+        f"<script>cryoscapeIsoViewer(document.currentScript.previousElementSibling, "
+        f"{json.dumps(v)}, {{radius: 10}});</script>"
+        for k, v in scenes.items()
+    )
     page_path = tmp_path / "viewer.html"
     page_path.write_text(f"<!DOCTYPE html><html><head>{viewer_script()}</head><body>{body}</body></html>")
     with open_page(page_path) as page:

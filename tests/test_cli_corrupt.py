@@ -25,10 +25,14 @@ def test_particle_commands_on_garbage(tmp_path, capsys, kind):
     for ext in EXTS:
         p = tmp_path / f"in{ext}"
         p.write_bytes(GARBAGE[kind])
-        for cmd in (["info", p], ["convert", p, "-o", tmp_path / "o.star"],
-                    ["downsample", p, "-D", "8", "-o", tmp_path / "d.mrcs"],
-                    ["backproject", p, "-o", tmp_path / "b.mrc"],
-                    ["train", p, "-o", tmp_path / "t", "--zdim", "1", "-n", "1"], ["fsc", p, p]):
+        for cmd in (
+            ["info", p],
+            ["convert", p, "-o", tmp_path / "o.star"],
+            ["downsample", p, "-D", "8", "-o", tmp_path / "d.mrcs"],
+            ["backproject", p, "-o", tmp_path / "b.mrc"],
+            ["train", p, "-o", tmp_path / "t", "--zdim", "1", "-n", "1"],
+            ["fsc", p, p],
+        ):
             assert cli([str(a) for a in cmd]) == 2, (kind, ext, cmd[0])
             _one_line(capsys)
         shutil.rmtree(tmp_path / "t", ignore_errors=True)
@@ -70,10 +74,12 @@ def test_run_commands_on_damaged_folders(run_dir, tmp_path, capsys, damage):
         data = (run_dir / name).read_bytes()[:100]
     (run / name).unlink()
     (run / name).write_bytes(data)
-    for cmd in (["volumes", run, "--z", run_dir / "z.npy", "-o", tmp_path / "v"],
-                ["analyze", run, "--skip-umap", "--ksample", "2", "--pc", "1", "--n-per-pc", "2", "-o", tmp_path / "a"],
-                ["select", run, "--kmeans", "2", "-o", tmp_path / "s"],
-                ["traverse", run, "--pc", "1", "-n", "2", "-o", tmp_path / "t"]):
+    for cmd in (
+        ["volumes", run, "--z", run_dir / "z.npy", "-o", tmp_path / "v"],
+        ["analyze", run, "--skip-umap", "--ksample", "2", "--pc", "1", "--n-per-pc", "2", "-o", tmp_path / "a"],
+        ["select", run, "--kmeans", "2", "-o", tmp_path / "s"],
+        ["traverse", run, "--pc", "1", "-n", "2", "-o", tmp_path / "t"],
+    ):
         rc = cli([str(a) for a in cmd])
         if rc != 0:  # some damage does not concern every command (select reads no weights)
             assert rc == 2, (damage, cmd[0])

@@ -9,8 +9,7 @@ from cryoscape.cli.main import main
 
 def test_demo_runs_every_step_and_reports_the_latent_score(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "-n", "200", "-D", "32", "--epochs", "2", "--zdim", "2",
-                 "--no-amp"]) == 0
+    assert main(["demo", "-o", str(out), "-n", "200", "-D", "32", "--epochs", "2", "--zdim", "2", "--no-amp"]) == 0
     text = capsys.readouterr().out
     for step in ("simulate", "backproject", "train", "volumes"):
         assert f"$ cryoscape {step} " in text

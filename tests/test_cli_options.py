@@ -33,8 +33,13 @@ def test_shared_options_declared_only_in_options_module():
 
 
 def test_every_output_is_dash_o_outdir_and_old_spellings_are_hidden():
-    old = {"convert": "--out", "downsample": "--out", "backproject": "--output", "fsc": "--output",
-           "volumes": "--output"}
+    old = {
+        "convert": "--out",
+        "downsample": "--out",
+        "backproject": "--output",
+        "fsc": "--output",
+        "volumes": "--output",
+    }
     with_o = set()
     for name, p in subparsers().items():
         opts = options(p)
@@ -52,8 +57,9 @@ def test_every_output_is_dash_o_outdir_and_old_spellings_are_hidden():
 
 def test_shared_options_mean_the_same_everywhere():
     for opt in ("--seed", "--threads", "--epoch"):
-        found = {(a.type, a.default, a.metavar) for p in subparsers().values()
-                 for s, a in options(p).items() if s == opt}
+        found = {
+            (a.type, a.default, a.metavar) for p in subparsers().values() for s, a in options(p).items() if s == opt
+        }
         assert len(found) == 1, (opt, found)
     devices = [options(p)["--device"] for p in subparsers().values() if "--device" in options(p)]
     assert len(devices) >= 6

@@ -34,8 +34,9 @@ pytest.importorskip("skimage", reason="the dashboard's maps need scikit-image (p
 N, D, PSIZE_A = 48, 16, 4.0
 
 
-def request(url: str, body=None, *, raw: bytes | None = None, ctype: str = "application/json",
-            headers: dict | None = None) -> tuple[int, str, bytes]:
+def request(
+    url: str, body=None, *, raw: bytes | None = None, ctype: str = "application/json", headers: dict | None = None
+) -> tuple[int, str, bytes]:
     """(status, content type, body) of a GET, or a POST when ``body``/``raw`` is given."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     req = urllib.request.Request(url, data=data, headers={"Content-Type": ctype, **(headers or {})})
@@ -82,8 +83,12 @@ def test_info_coords_and_page(server, trained):
     np.testing.assert_allclose(np.c_[coords["x"], coords["y"]], ref, rtol=1e-4, atol=1e-5)
     status, ctype, page = request(url)
     assert status == 200 and ctype.startswith("text/html") and b"cryoscape dashboard" in page
-    for name, needle in (("plotly.min.js", b"plotly"), ("isoviewer.js", b"cryoscapeIsoViewer"),
-                         ("dashboard.js", b"api/map"), ("dashboard.css", b"#plot")):
+    for name, needle in (
+        ("plotly.min.js", b"plotly"),
+        ("isoviewer.js", b"cryoscapeIsoViewer"),
+        ("dashboard.js", b"api/map"),
+        ("dashboard.css", b"#plot"),
+    ):
         status, ctype, body = request(url + "static/" + name)
         assert status == 200 and needle in body, name
     assert request(url + "static/../server.py")[0] == 404
@@ -220,7 +225,11 @@ def test_saved_selection_partitions_the_input(server, trained):
     out = trained[0] / "dashboard" / "selections" / "right_half"
     assert res["count"] == len(want) and res["complement"] == N - len(want)
     assert sorted(Path(f).name for f in res["files"]) == [
-        "right_half.pkl", "right_half.star", "right_half_complement.pkl", "right_half_complement.star"]
+        "right_half.pkl",
+        "right_half.star",
+        "right_half_complement.pkl",
+        "right_half_complement.star",
+    ]
     np.testing.assert_array_equal(read_index(out / "right_half.pkl"), want)
     names = star_names(trained[1])
     sel, comp = star_names(out / "right_half.star"), star_names(out / "right_half_complement.star")
@@ -251,8 +260,14 @@ def test_cs_run_with_index_writes_cs_and_maps_rows(trained, tmp_path):
         assert api(url + "api/particle?index=3")["file_row"] == ind[3]
         res = api(url + "api/select", {"name": "few", "indices": [0, 1, 2]})
     out = run / "dashboard" / "selections" / "few"
-    assert {Path(f).name for f in res["files"]} == {"few.pkl", "few.star", "few.cs", "few_complement.pkl",
-                                                    "few_complement.star", "few_complement.cs"}
+    assert {Path(f).name for f in res["files"]} == {
+        "few.pkl",
+        "few.star",
+        "few.cs",
+        "few_complement.pkl",
+        "few_complement.star",
+        "few_complement.cs",
+    }
     np.testing.assert_array_equal(read_index(out / "few.pkl"), ind[:3])
     got = load_particles(out / "few.cs", images="skip")
     np.testing.assert_allclose(got.ctf.defocus_u_A, pset.ctf.defocus_u_A[ind[:3]], rtol=1e-6)
@@ -309,9 +324,11 @@ def test_bad_requests_are_json_errors(server, path, body, status, message):
 
 def test_bad_bodies_and_hosts(server):
     url = server[1]
-    for raw, ctype, message in ((b"{nope", "application/json", "not valid JSON"),
-                                (b"[1]", "application/json", "JSON object"),
-                                (b'{"index": 1}', "text/plain", "must be JSON")):
+    for raw, ctype, message in (
+        (b"{nope", "application/json", "not valid JSON"),
+        (b"[1]", "application/json", "JSON object"),
+        (b'{"index": 1}', "text/plain", "must be JSON"),
+    ):
         status, _, data = request(url + "api/map", raw=raw, ctype=ctype)
         assert status == 400 and message in json.loads(data)["error"]
     status, _, data = request(url + "api/info", headers={"Host": "evil.example:80"})  # DNS rebinding
@@ -358,8 +375,12 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 
 
 def test_cli_prints_url_and_stops_on_ctrl_c(trained):
-    proc = subprocess.Popen([sys.executable, "-m", "cryoscape.cli.main", "dashboard", str(trained[0]),
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cryoscape.cli.main", "dashboard", str(trained[0]), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://localhost:") and url.endswith("/")

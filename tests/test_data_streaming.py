@@ -62,8 +62,10 @@ def assert_same_batches(got, want) -> None:
 @pytest.mark.parametrize("workers", [0, 2])
 def test_lazy_batches_equal_in_memory_exactly(pset, tmp_path, workers):
     mem = particle_data(pset, lazy=False)
-    lazies = [particle_data(pset, lazy=True),
-              dataclasses.replace(particle_data(pset, lazy=True), source=split_source(pset, tmp_path))]
+    lazies = [
+        particle_data(pset, lazy=True),
+        dataclasses.replace(particle_data(pset, lazy=True), source=split_source(pset, tmp_path)),
+    ]
     rng = np.random.default_rng(0)
     for lazy in lazies:
         assert lazy.lazy and lazy.images is None
@@ -192,9 +194,29 @@ def test_batches_are_pinned_when_training_on_cuda(pset):
 
 
 def test_cli_lazy_with_workers_gives_the_in_memory_latents(star, tmp_path):
-    args = ["train", str(star), "--zdim", "2", "-n", "2", "--enc-width", "16", "--dec-width", "16",
-            "--enc-depth", "1", "--dec-depth", "1", "--batch-size", "16", "--threads", "1", "--no-amp",
-            "--device", "cpu"]
+    args = [
+        "train",
+        str(star),
+        "--zdim",
+        "2",
+        "-n",
+        "2",
+        "--enc-width",
+        "16",
+        "--dec-width",
+        "16",
+        "--enc-depth",
+        "1",
+        "--dec-depth",
+        "1",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--no-amp",
+        "--device",
+        "cpu",
+    ]
     assert cli(args + ["-o", str(tmp_path / "mem")]) == 0
     assert cli(args + ["-o", str(tmp_path / "lazy"), "--lazy", "--num-workers", "2"]) == 0
     z_mem, z_lazy = (np.load(tmp_path / run / "z.npy") for run in ("mem", "lazy"))

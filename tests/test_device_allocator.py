@@ -29,8 +29,9 @@ print(int(tuned), sorted(faults)[4])
 
 
 def _probe(tune: bool) -> tuple[bool, int]:
-    out = subprocess.run([sys.executable, "-c", _PROBE, "1" if tune else "0"], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, "1" if tune else "0"], capture_output=True, text=True, check=True
+    ).stdout.split()
     return bool(int(out[0])), int(out[1])
 
 

@@ -30,8 +30,16 @@ def test_api_page_examples_run(tmp_path, monkeypatch, capsys):
         code = compile(block, f"{API_MD.name}, python block {i + 1}", "exec")
         exec(code, namespace)  # the page's own examples
     # what the page says its steps leave behind
-    for name in ("sim/particles.star", "run1/z.npy", "cluster0.mrc", "pc1/vol_0004.mrc",
-                 "sel/cluster0.pkl", "sel/cluster0.star", "sel/cluster0.cs", "sel/pc1_high.star"):
+    for name in (
+        "sim/particles.star",
+        "run1/z.npy",
+        "cluster0.mrc",
+        "pc1/vol_0004.mrc",
+        "sel/cluster0.pkl",
+        "sel/cluster0.star",
+        "sel/cluster0.cs",
+        "sel/pc1_high.star",
+    ):
         assert (tmp_path / name).is_file(), name
     assert namespace["apix"] == pytest.approx(namespace["run"].psize_A)
     assert "sim/particles.star" in capsys.readouterr().out

@@ -52,8 +52,12 @@ def test_value_with_all_terms() -> None:
     lam = float(electron_wavelength_A(200.0))
     df = 17500.0 + 2500.0 * math.cos(2 * math.radians(10.0 - 40.0))  # = 17500 + 2500 * 0.5 = 18750
     assert df == pytest.approx(18750.0)
-    gamma = (math.pi * lam * df * s**2 - math.pi / 2 * 2.0e7 * lam**3 * s**4
-             + math.radians(phase) + math.atan(w / math.sqrt(1 - w * w)))
+    gamma = (
+        math.pi * lam * df * s**2
+        - math.pi / 2 * 2.0e7 * lam**3 * s**4
+        + math.radians(phase)
+        + math.atan(w / math.sqrt(1 - w * w))
+    )
     ref = math.sin(gamma) * math.exp(-bfac * s**2 / 4)
     got = compute_ctf(_at(s, 10.0), _params(dfu, dfv, ang, 200.0, 2.0, w, phase, bfac))
     assert float(got[0, 0]) == pytest.approx(ref, abs=1e-9)

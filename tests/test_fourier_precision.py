@@ -28,7 +28,7 @@ def test_plain_matmul_under_autocast_is_bf16_which_is_why_geometry_avoids_it():
 def test_rotated_lattice_phase_ramp_and_encoding_identical_with_and_without_autocast():
     g = torch.Generator().manual_seed(0)
     D = 128
-    freqs = (torch.rand(500, 2, generator=g) - 0.5)
+    freqs = torch.rand(500, 2, generator=g) - 0.5
     rot = torch.as_tensor(random_rotations(4, np.random.default_rng(1)), dtype=torch.float32)
     shifts = torch.randn(4, 2, generator=g) * 6
     coords = rotate_lattice(freqs, rot)

@@ -39,8 +39,9 @@ def blobs() -> np.ndarray:
 
 
 @pytest.mark.parametrize("oversample, min_corr, max_rel_err", [(2, 0.9999, 0.02), (1, 0.998, 0.10)])
-def test_slice_matches_real_space_projection(blobs: np.ndarray, oversample: int, min_corr: float,
-                                             max_rel_err: float) -> None:
+def test_slice_matches_real_space_projection(
+    blobs: np.ndarray, oversample: int, min_corr: float, max_rel_err: float
+) -> None:
     rot = random_rotations(4, np.random.default_rng(7))
     ref = real_space_project(blobs, rot)
     got = Projector(torch.tensor(blobs), oversample=oversample).project(torch.tensor(rot)).double().numpy()
@@ -118,5 +119,4 @@ def test_projection_preserves_mass(blobs: np.ndarray) -> None:
     """
     rot = torch.tensor(random_rotations(5, np.random.default_rng(1)))
     img = Projector(torch.tensor(blobs), gridding=False).project(rot)
-    assert torch.allclose(img.double().sum(dim=(1, 2)), torch.full((5,), blobs.sum(), dtype=torch.float64),
-                          rtol=1e-4)
+    assert torch.allclose(img.double().sum(dim=(1, 2)), torch.full((5,), blobs.sum(), dtype=torch.float64), rtol=1e-4)

@@ -94,11 +94,11 @@ def test_auto_mask_dilates_and_softens_by_the_given_angstroms():
     psize_A, n = 2.0, 64
     blob = (_soft_sphere(n, 5, 0.01) > 0.5).astype(np.float32)  # radius 5 px = 10 Å
     mask = auto_mask(blob, psize_A, dilate_A=10.0, soft_edge_A=8.0)
-    line = mask[n // 2, n // 2, n // 2:]  # along +x from the centre; surface at 5 px
+    line = mask[n // 2, n // 2, n // 2 :]  # along +x from the centre; surface at 5 px
     assert mask.dtype == np.float32 and mask.min() >= 0 and mask.max() <= 1
     np.testing.assert_allclose(line[: 5 + 5 + 1], 1.0)  # core plus 10 Å = 5 px dilation
     assert line[5 + 5 + 2] == pytest.approx(0.5)  # half-way through the 8 Å = 4 px edge
-    np.testing.assert_allclose(line[5 + 5 + 4:], 0.0)
+    np.testing.assert_allclose(line[5 + 5 + 4 :], 0.0)
 
 
 def test_txt_and_png_writers(tmp_path):

@@ -30,9 +30,13 @@ from cryoscape.io.star import read_star  # noqa: E402
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 pytestmark = pytest.mark.skipif(not (FIXTURES / "README.md").exists(), reason="shared fixtures absent")
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 def parses_or_input_error(fn, *args, **kwargs) -> None:
@@ -49,10 +53,31 @@ def work(tmp_path_factory) -> Path:
 
 
 # star --------------------------------------------------------------------------------------------
-STAR_TEXTS = [(FIXTURES / n).read_text() if (FIXTURES / n).exists() else "" for n in
-              ("relion31.star", "empiar_10076_7.star", "relion31.6opticsgroups.star", "toy_projections.star")]
-TOKENS = ["", "loop_", "data_", "data_optics", "data_particles", "_rlnDefocusU #1", "_rlnImageName",
-          "_rlnOpticsGroup", "nan", "inf", "-1", "0", "1e999", "abc", "#", "\x00", "é", '"', "1@x.mrcs"]
+STAR_TEXTS = [
+    (FIXTURES / n).read_text() if (FIXTURES / n).exists() else ""
+    for n in ("relion31.star", "empiar_10076_7.star", "relion31.6opticsgroups.star", "toy_projections.star")
+]
+TOKENS = [
+    "",
+    "loop_",
+    "data_",
+    "data_optics",
+    "data_particles",
+    "_rlnDefocusU #1",
+    "_rlnImageName",
+    "_rlnOpticsGroup",
+    "nan",
+    "inf",
+    "-1",
+    "0",
+    "1e999",
+    "abc",
+    "#",
+    "\x00",
+    "é",
+    '"',
+    "1@x.mrcs",
+]
 
 
 @st.composite
@@ -137,13 +162,12 @@ def test_cs_reader(work, data, box):
 
 
 # MRC headers ------------------------------------------------------------------------------------
-HEADER_FIELDS = {"nx": 0, "ny": 4, "nz": 8, "mode": 12, "mx": 28, "cella_x": 40, "mapc": 64, "nsymbt": 92,
-                 "stamp": 212}
+HEADER_FIELDS = {"nx": 0, "ny": 4, "nz": 8, "mode": 12, "mx": 28, "cella_x": 40, "mapc": 64, "nsymbt": 92, "stamp": 212}
 
 
 @st.composite
 def damaged_mrc(draw) -> bytes:
-    base = (FIXTURES / draw(st.sampled_from(["relion31.mrcs", "hand-vol.mrc", "toy_projections.mrcs"])))
+    base = FIXTURES / draw(st.sampled_from(["relion31.mrcs", "hand-vol.mrc", "toy_projections.mrcs"]))
     raw = bytearray(base.read_bytes()[: 1024 + 4 * 64 * 64 * 2])
     for _ in range(draw(st.integers(1, 4))):
         off = HEADER_FIELDS[draw(st.sampled_from(list(HEADER_FIELDS)))]
@@ -152,7 +176,7 @@ def damaged_mrc(draw) -> bytes:
         elif off == 40:
             raw[40:44] = struct.pack("<f", draw(st.floats(allow_nan=True, allow_infinity=True, width=32)))
         else:
-            raw[off:off + 4] = struct.pack("<i", draw(st.integers(-2**31, 2**31 - 1) | st.integers(-2, 70)))
+            raw[off : off + 4] = struct.pack("<i", draw(st.integers(-(2**31), 2**31 - 1) | st.integers(-2, 70)))
     cut = draw(st.integers(0, len(raw)))
     return bytes(raw[:cut] if draw(st.booleans()) else raw)
 
@@ -181,14 +205,24 @@ def test_mrc_random_bytes(work, data):
 
 
 # pickles ----------------------------------------------------------------------------------------
-arrays = st.builds(lambda shape, kind: np.zeros(shape, kind),
-                   st.lists(st.integers(0, 4), max_size=3).map(tuple),
-                   st.sampled_from(["f4", "f8", "i8", "u1", "c8", "S3"]))
+arrays = st.builds(
+    lambda shape, kind: np.zeros(shape, kind),
+    st.lists(st.integers(0, 4), max_size=3).map(tuple),
+    st.sampled_from(["f4", "f8", "i8", "u1", "c8", "S3"]),
+)
 leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | arrays
-objects = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
-                       | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=8)
-PICKLES = [(FIXTURES / n).read_bytes() for n in ("toy_rot_trans.pkl", "test_ctf.pkl", "hand_rot.pkl")
-           if (FIXTURES / n).exists()]
+objects = st.recursive(
+    leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+PICKLES = [
+    (FIXTURES / n).read_bytes()
+    for n in ("toy_rot_trans.pkl", "test_ctf.pkl", "hand_rot.pkl")
+    if (FIXTURES / n).exists()
+]
 
 
 @st.composite

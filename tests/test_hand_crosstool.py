@@ -56,13 +56,13 @@ def test_hand_fixture_reconstructs_with_cryodrgns_hand(fixtures_dir):
     images = mrcfile.read(fixtures_dir / "hand.mrcs").astype(np.float32)
     with open(fixtures_dir / "hand_rot.pkl", "rb") as f:
         rot = np.asarray(pickle.load(f), dtype=np.float64)
-    stack = PosedStack(images=images, rotations=rot, shifts_px=None, ctf=None, psize_A=1.0,
-                       box=images.shape[-1])
+    stack = PosedStack(images=images, rotations=rot, shifts_px=None, ctf=None, psize_A=1.0, box=images.shape[-1])
     vol = backproject(stack, BackprojectConfig(use_ctf=False))
     assert chirality(vol) == CRYODRGN_CHIRALITY
     assert chirality(vol[::-1]) == -CRYODRGN_CHIRALITY
     # transposed rotations (the classic active/passive mix-up) do not give a consistent map:
     # it correlates poorly with the right one
-    wrong = backproject(PosedStack(images, rot.transpose(0, 2, 1), None, None, 1.0, images.shape[-1]),
-                        BackprojectConfig(use_ctf=False))
+    wrong = backproject(
+        PosedStack(images, rot.transpose(0, 2, 1), None, None, 1.0, images.shape[-1]), BackprojectConfig(use_ctf=False)
+    )
     assert np.corrcoef(vol.ravel(), wrong.ravel())[0, 1] < 0.8

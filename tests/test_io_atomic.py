@@ -61,12 +61,18 @@ def test_a_255_byte_output_name_is_written(tmp_path):
 def _fail(err: int):
     def boom(*a, **k):
         raise OSError(err, os.strerror(err))
+
     return boom
 
 
-@pytest.mark.parametrize("err, words", [(errno.ENOSPC, "no space left on device"),
-                                        (errno.EACCES, "permission denied"),
-                                        (errno.EROFS, "read-only file system")])
+@pytest.mark.parametrize(
+    "err, words",
+    [
+        (errno.ENOSPC, "no space left on device"),
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "read-only file system"),
+    ],
+)
 def test_disk_errors_are_one_line_naming_the_target(tmp_path, monkeypatch, err, words):
     target = tmp_path / "out.star"
     target.write_bytes(b"old")

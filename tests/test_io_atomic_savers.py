@@ -40,9 +40,11 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atomic, "_fsync_file", full)
     freqs, curves = np.linspace(0, 0.5, 8), {"fsc": np.linspace(1, 0, 8)}
-    for write, name in ((lambda p: save_fsc_txt(p, freqs, curves, 2.0), "fsc.txt"),
-                        (lambda p: plot_fsc(p, freqs, curves, 2.0), "fsc.png"),
-                        (lambda p: save_array(p, np.zeros(3)), "z_pca.npy")):
+    for write, name in (
+        (lambda p: save_fsc_txt(p, freqs, curves, 2.0), "fsc.txt"),
+        (lambda p: plot_fsc(p, freqs, curves, 2.0), "fsc.png"),
+        (lambda p: save_array(p, np.zeros(3)), "z_pca.npy"),
+    ):
         with pytest.raises(InputError) as e:
             write(tmp_path / name)
         assert str(tmp_path / name) in str(e.value) and "\n" not in str(e.value)

@@ -29,8 +29,11 @@ def test_read_fixture_pickles(fixtures_dir):
 
 
 def test_overrides_on_stack(fixtures_dir):
-    p = load_particles(fixtures_dir / "toy_projections.mrcs", poses=fixtures_dir / "toy_rot_trans.pkl",
-                       ctf=fixtures_dir / "test_ctf.pkl")
+    p = load_particles(
+        fixtures_dir / "toy_projections.mrcs",
+        poses=fixtures_dir / "toy_rot_trans.pkl",
+        ctf=fixtures_dir / "test_ctf.pkl",
+    )
     rot, trans = read_poses(fixtures_dir / "toy_rot_trans.pkl")
     np.testing.assert_allclose(p.rotations, rot)
     np.testing.assert_allclose(p.shifts_px / p.box, trans)  # fraction of box -> Å and back
@@ -40,8 +43,11 @@ def test_overrides_on_stack(fixtures_dir):
 
 
 def test_pickle_round_trip(fixtures_dir, tmp_path):
-    p = load_particles(fixtures_dir / "toy_projections.mrcs", poses=fixtures_dir / "toy_rot_trans.pkl",
-                       ctf=fixtures_dir / "test_ctf.pkl")
+    p = load_particles(
+        fixtures_dir / "toy_projections.mrcs",
+        poses=fixtures_dir / "toy_rot_trans.pkl",
+        ctf=fixtures_dir / "test_ctf.pkl",
+    )
     write_cryodrgn_poses(p, tmp_path / "p.pkl")
     write_cryodrgn_ctf(p, tmp_path / "c.pkl")
     rot, trans = read_poses(tmp_path / "p.pkl")

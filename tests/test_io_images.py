@@ -78,8 +78,9 @@ def test_integer_mode_reads_as_float32(tmp_path):
 
 def test_image_names(two_stacks, tmp_path):
     a, b = two_stacks
-    files, frames = image_refs_from_names(["000003@a.mrcs", "1@sub/dir/b.mrcs", "b.mrcs"],
-                                          base_dir=tmp_path, origin="p.star")
+    files, frames = image_refs_from_names(
+        ["000003@a.mrcs", "1@sub/dir/b.mrcs", "b.mrcs"], base_dir=tmp_path, origin="p.star"
+    )
     assert files == [a.absolute(), b.absolute(), b.absolute()]  # basename fallback for sub/dir
     assert frames.tolist() == [2, 0, 0]
     files, _ = image_refs_from_names([f"2@{b}"], base_dir="/nonexistent", origin="p.star")
@@ -88,8 +89,9 @@ def test_image_names(two_stacks, tmp_path):
 
 def test_image_names_with_datadir(two_stacks, tmp_path):
     a, _ = two_stacks
-    files, _ = image_refs_from_names(["1@Extract/job1/a.mrcs"], base_dir="/elsewhere",
-                                     datadir=tmp_path, origin="p.star")
+    files, _ = image_refs_from_names(
+        ["1@Extract/job1/a.mrcs"], base_dir="/elsewhere", datadir=tmp_path, origin="p.star"
+    )
     assert files == [a.absolute()]
 
 

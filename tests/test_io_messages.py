@@ -42,14 +42,16 @@ def test_duplicated_star_column(empiar, capsys):
     _rewrite(empiar, dup)
     assert cli(["info", str(empiar)]) == 2
     assert _one_error_line(capsys, "info").endswith(
-        f"{empiar}: column _rlnDefocusU appears twice in data_ (columns #3 and #11)")
+        f"{empiar}: column _rlnDefocusU appears twice in data_ (columns #3 and #11)"
+    )
 
 
 def test_non_numeric_column_names_file_column_and_row(empiar, capsys):
     _rewrite(empiar, lambda t: t.replace("3@empiar_10076_7.mrc 3 15150.7", "3@empiar_10076_7.mrc 3 abc"))
     assert cli(["info", str(empiar)]) == 2
     assert _one_error_line(capsys, "info").endswith(
-        f"{empiar}: column _rlnDefocusU is not numeric: row 3 of the particle table has 'abc'")
+        f"{empiar}: column _rlnDefocusU is not numeric: row 3 of the particle table has 'abc'"
+    )
 
 
 def test_empty_particle_table(empiar, capsys):
@@ -114,8 +116,22 @@ def test_config_that_is_not_text(tmp_path, capsys):
 
 
 def test_ctf_with_no_ctf_is_refused(tmp_path, capsys, fixtures_dir):
-    assert cli(["train", str(fixtures_dir / "toy_projections.mrcs"), "--ctf", str(fixtures_dir / "test_ctf.pkl"),
-                "--no-ctf", "-o", str(tmp_path / "run"), "--zdim", "1"]) == 2
+    assert (
+        cli(
+            [
+                "train",
+                str(fixtures_dir / "toy_projections.mrcs"),
+                "--ctf",
+                str(fixtures_dir / "test_ctf.pkl"),
+                "--no-ctf",
+                "-o",
+                str(tmp_path / "run"),
+                "--zdim",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "--ctf and --no-ctf contradict each other" in _one_error_line(capsys, "train")
     assert not (tmp_path / "run").exists()
 

@@ -108,12 +108,15 @@ def test_stack_writer_full_disk_is_input_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # mrcfile on RELION headers without MAP id
-@pytest.mark.parametrize("name, shape, psize", [
-    ("relion31.mrcs", (5, 256, 256), 1.0),
-    ("empiar_10076_7.mrc", (7, 320, 320), 0.0),  # a stack with a .mrc extension, no voxel size
-    ("toy_projections.mrcs", (1000, 30, 30), 1.0),
-    ("hand.mrcs", (100, 64, 64), 1.0),
-])
+@pytest.mark.parametrize(
+    "name, shape, psize",
+    [
+        ("relion31.mrcs", (5, 256, 256), 1.0),
+        ("empiar_10076_7.mrc", (7, 320, 320), 0.0),  # a stack with a .mrc extension, no voxel size
+        ("toy_projections.mrcs", (1000, 30, 30), 1.0),
+        ("hand.mrcs", (100, 64, 64), 1.0),
+    ],
+)
 def test_fixture_stacks(fixtures_dir, name, shape, psize):
     stack = open_stack(fixtures_dir / name)
     assert stack.shape == shape

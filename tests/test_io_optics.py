@@ -19,8 +19,7 @@ def relion30_export(src_star, out, drop=("_rlnAmplitudeContrast",), cs=0.01):
     blocks = starfile.read(src_star, always_dict=True)
     parts, optics = blocks["particles"], blocks["optics"]
     for col in optics.columns:
-        if col not in parts.columns and col not in ("rlnOpticsGroupName", "rlnImageSize",
-                                                    "rlnImageDimensionality"):
+        if col not in parts.columns and col not in ("rlnOpticsGroupName", "rlnImageSize", "rlnImageDimensionality"):
             parts[col] = optics[col].iloc[0]
     parts = parts.drop(columns=[c.lstrip("_") for c in drop] + ["rlnOpticsGroup"], errors="ignore")
     parts["rlnSphericalAberration"] = cs
@@ -61,8 +60,9 @@ def test_fill_is_used_only_where_missing_and_reported(sim):
 
 def test_several_missing_are_named_together(sim, tmp_path):
     bad = relion30_export(sim[0], sim[0].parent / "x.star", drop=("_rlnAmplitudeContrast", "_rlnVoltage"))
-    with pytest.raises(InputError,
-                       match=r"missing _rlnVoltage, _rlnAmplitudeContrast .* pass --voltage, --amp-contrast"):
+    with pytest.raises(
+        InputError, match=r"missing _rlnVoltage, _rlnAmplitudeContrast .* pass --voltage, --amp-contrast"
+    ):
         load_particles(bad)
     pset = load_particles(bad, optics=OpticsFill(voltage_kV=300, amp_contrast=0.1))
     assert pset.info.optics_filled == {"voltage_kV": 300.0, "amp_contrast": 0.1}
@@ -80,9 +80,14 @@ def test_cs_file_without_optics_fields(fixtures_dir, tmp_path):
     assert np.all(pset.ctf.cs_mm == 2.7) and np.all(pset.ctf.amp_contrast == 0.1)
 
 
-@pytest.mark.parametrize("flag, value, words", [("--voltage", "-3", "--voltage must be in kV"),
-                                                ("--amp-contrast", "1.5", "--amp-contrast must be a fraction"),
-                                                ("--cs", "nan", "--cs must be in mm")])
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("--voltage", "-3", "--voltage must be in kV"),
+        ("--amp-contrast", "1.5", "--amp-contrast must be a fraction"),
+        ("--cs", "nan", "--cs must be in mm"),
+    ],
+)
 def test_bad_values_are_refused(sim, capsys, flag, value, words):
     assert cli(["info", str(sim[1]), flag, value]) == 2
     assert words in capsys.readouterr().err
@@ -106,8 +111,26 @@ def test_every_particle_command_has_the_flags():
 
 def test_relion30_export_trains_after_one_flag(sim, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", str(sim[1]), "-o", str(out), "--zdim", "1", "-n", "1", "--enc-width", "16",
-            "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1", "--threads", "1"]
+    args = [
+        "train",
+        str(sim[1]),
+        "-o",
+        str(out),
+        "--zdim",
+        "1",
+        "-n",
+        "1",
+        "--enc-width",
+        "16",
+        "--dec-width",
+        "16",
+        "--enc-depth",
+        "1",
+        "--dec-depth",
+        "1",
+        "--threads",
+        "1",
+    ]
     assert cli(args) == 2
     assert "pass --amp-contrast" in capsys.readouterr().err
     assert cli([*args, "--amp-contrast", "0.1"]) == 0

@@ -44,22 +44,37 @@ def test_fixture_pickles_load_as_with_plain_pickle(fixtures_dir):
             assert np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype, p.name
 
 
-@pytest.mark.parametrize("obj", [
-    np.arange(5), (np.eye(3)[None].repeat(4, 0), np.zeros((4, 2), np.float32)), [1, 2.5, "x", None],
-    {"a": np.float64(1.5), "b": [np.int64(3)]}, np.zeros((2, 3), dtype=[("x", "<f4"), ("y", "<i8")]),
-    np.array([1 + 2j]), True, b"bytes",
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        np.arange(5),
+        (np.eye(3)[None].repeat(4, 0), np.zeros((4, 2), np.float32)),
+        [1, 2.5, "x", None],
+        {"a": np.float64(1.5), "b": [np.int64(3)]},
+        np.zeros((2, 3), dtype=[("x", "<f4"), ("y", "<i8")]),
+        np.array([1 + 2j]),
+        True,
+        b"bytes",
+    ],
+)
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_plain_data_round_trips(obj, protocol):
     got = loads(pickle.dumps(obj, protocol=protocol))
     assert pickle.dumps(got, protocol=4) == pickle.dumps(obj, protocol=4)
 
 
-@pytest.mark.parametrize("make", [
-    lambda m: _Evil(m), lambda m: (np.eye(3)[None], _Evil(m)), lambda m: [_EvalEvil()],
-    lambda m: {"k": _Evil(m)}, lambda m: np.array([_Evil(m), 1], dtype=object),
-    lambda m: np.array(["a", 1], dtype=object), lambda m: Path("x"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: _Evil(m),
+        lambda m: (np.eye(3)[None], _Evil(m)),
+        lambda m: [_EvalEvil()],
+        lambda m: {"k": _Evil(m)},
+        lambda m: np.array([_Evil(m), 1], dtype=object),
+        lambda m: np.array(["a", 1], dtype=object),
+        lambda m: Path("x"),
+    ],
+)
 def test_crafted_pickles_are_refused_without_running(tmp_path, make):
     marker = tmp_path / "pwned"
     bad = tmp_path / "poses.pkl"
@@ -132,7 +147,7 @@ def test_protocol2_bytes_only_in_their_encodings(tmp_path):
     """Protocol-2 pickles build bytes with _codecs.encode(text, 'latin1'); any other codec name
     (looked up by import) is refused."""
     assert loads(pickle.dumps(b"\x00\xffabc", protocol=2)) == b"\x00\xffabc"
-    crafted = (b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R.")
+    crafted = b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R."
     (tmp_path / "c.pkl").write_bytes(crafted)
     with pytest.raises(InputError, match="refused: the pickle asks for text encoding 'rot13'"):
         load_pickle(tmp_path / "c.pkl")

@@ -132,10 +132,18 @@ def test_written_star_always_has_phase_shift(tmp_path):
     from cryoscape.io.particles import CTFParams, ParticleSet
 
     n = 3
-    ctf = CTFParams.from_columns(n, defocus_u_A=[1e4, 2e4, 3e4], defocus_v_A=[1e4, 2e4, 3e4],
-                                 defocus_angle_deg=0.0, voltage_kV=300.0, cs_mm=2.7, amp_contrast=0.1)
-    pset = ParticleSet(box=32, psize_A=np.full(n, 2.0), rotations=np.tile(np.eye(3), (n, 1, 1)),
-                       shifts_A=np.zeros((n, 2)), ctf=ctf)
+    ctf = CTFParams.from_columns(
+        n,
+        defocus_u_A=[1e4, 2e4, 3e4],
+        defocus_v_A=[1e4, 2e4, 3e4],
+        defocus_angle_deg=0.0,
+        voltage_kV=300.0,
+        cs_mm=2.7,
+        amp_contrast=0.1,
+    )
+    pset = ParticleSet(
+        box=32, psize_A=np.full(n, 2.0), rotations=np.tile(np.eye(3), (n, 1, 1)), shifts_A=np.zeros((n, 2)), ctf=ctf
+    )
     out = tmp_path / "p.star"
     write_star(pset, out)
     blocks = _read_blocks(out)

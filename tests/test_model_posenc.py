@@ -35,8 +35,8 @@ def test_axis_aligned_ladder_shape_and_values():
     assert torch.equal(out[..., :3], k)
     # layout: sin of x at all frequencies, then y, then z, then the same for cos
     f = geometric_frequencies(D, n)
-    assert torch.allclose(out[..., 3 + n:3 + 2 * n], torch.sin(2 * math.pi * k[..., 1:2] * f), atol=1e-5)
-    assert torch.allclose(out[..., 3 + 3 * n + 2 * n:], torch.cos(2 * math.pi * k[..., 2:3] * f), atol=1e-5)
+    assert torch.allclose(out[..., 3 + n : 3 + 2 * n], torch.sin(2 * math.pi * k[..., 1:2] * f), atol=1e-5)
+    assert torch.allclose(out[..., 3 + 3 * n + 2 * n :], torch.cos(2 * math.pi * k[..., 2:3] * f), atol=1e-5)
 
 
 def test_top_geometric_frequency_is_lattice_nyquist():
@@ -59,7 +59,7 @@ def test_gaussian_encoding_is_seeded_saved_and_scaled():
     k = torch.rand(2, 5, 3) - 0.5
     out = a(k)
     assert out.shape == (2, 5, 3 + 6 * n)
-    assert torch.allclose(out[..., 3:3 + 3 * n] ** 2 + out[..., 3 + 3 * n:] ** 2, torch.ones(2, 5, 3 * n), atol=1e-5)
+    assert torch.allclose(out[..., 3 : 3 + 3 * n] ** 2 + out[..., 3 + 3 * n :] ** 2, torch.ones(2, 5, 3 * n), atol=1e-5)
 
 
 def test_make_encoding_rejects_unknown():

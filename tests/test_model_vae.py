@@ -97,7 +97,7 @@ def test_smaller_box_is_a_fourier_crop_that_keeps_density_values():
     m = _model(D=D, zdim=0)
     big, small = m.eval_volume(), m.eval_volume(D=Dp)
     a = D // 2 - Dp // 2
-    crop = fft3c(big)[a:a + Dp, a:a + Dp, a:a + Dp].clone()
+    crop = fft3c(big)[a : a + Dp, a : a + Dp, a : a + Dp].clone()
     crop[0], crop[:, 0], crop[:, :, 0] = 0, 0, 0  # Nyquist planes of the small box
     expect = ifft3c(crop).real * (Dp / D) ** 3
     assert small.shape == (Dp, Dp, Dp)
@@ -152,8 +152,16 @@ def test_homogeneous_decoder_overfits_the_slices_of_a_known_volume():
 def test_checkpoint_round_trip(tmp_path, pe_type):
     m = _model(zdim=2, pe_type=pe_type)
     path = tmp_path / "weights.pt"
-    torch.save({"model_config": m.cfg.to_dict(), "model_state": m.state_dict(), "epoch": 3,
-                "optimizer_state": torch.optim.Adam(m.parameters()).state_dict(), "norm": [0.0, 2.5]}, path)
+    torch.save(
+        {
+            "model_config": m.cfg.to_dict(),
+            "model_state": m.state_dict(),
+            "epoch": 3,
+            "optimizer_state": torch.optim.Adam(m.parameters()).state_dict(),
+            "norm": [0.0, 2.5],
+        },
+        path,
+    )
     m2 = ReconModel.from_checkpoint(path)
     assert m2.cfg == m.cfg and not m2.training
     z = torch.randn(2)

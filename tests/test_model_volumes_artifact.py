@@ -66,8 +66,8 @@ def test_ladder_keeps_the_geometric_frequencies_in_turned_orthogonal_frames():
         assert torch.linalg.det(frame) > 0
     dirs = u.reshape(-1, 3)
     cos = (dirs @ dirs.T).abs() - torch.eye(3 * n, dtype=torch.float64)
-    assert cos.max() < 0.999            # no two vectors on one line through the origin
-    assert dirs.abs().max() < 0.999      # none along a lattice axis
+    assert cos.max() < 0.999  # no two vectors on one line through the origin
+    assert dirs.abs().max() < 0.999  # none along a lattice axis
     # the legacy ladder gives exactly the old encoding's features: every frequency along each axis
     k = torch.rand(5, 7, 3) - 0.5
     arg = (2 * math.pi) * (k[..., :, None] * geometric_frequencies(D, n)).flatten(-2)
@@ -95,22 +95,27 @@ def test_untrained_maps_have_no_lines_through_the_centre():
 def _blobs(D: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Six Gaussians: centres ``(6, 3)`` px (x, y, z), sigmas ``(6,)`` px, amplitudes ``(6,)``."""
     r = (torch.rand(6, 3, generator=gen, dtype=torch.float64) - 0.5) * D * 0.3
-    return (r, 1.5 + torch.rand(6, generator=gen, dtype=torch.float64),
-            0.5 + torch.rand(6, generator=gen, dtype=torch.float64))
+    return (
+        r,
+        1.5 + torch.rand(6, generator=gen, dtype=torch.float64),
+        0.5 + torch.rand(6, generator=gen, dtype=torch.float64),
+    )
 
 
 def _blob_transform(k: torch.Tensor, r: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """Continuous transform at ``k: (N, 3)`` cycles/px of the blobs (centred, unnormalised convention)."""
     k = k.double()
-    amp = a * (2 * math.pi * s * s) ** 1.5 * torch.exp(-2 * math.pi ** 2 * s * s * (k * k).sum(-1, keepdim=True))
+    amp = a * (2 * math.pi * s * s) ** 1.5 * torch.exp(-2 * math.pi**2 * s * s * (k * k).sum(-1, keepdim=True))
     return (amp * torch.exp(-2j * math.pi * (k @ r.T))).sum(-1)
 
 
 def _blob_map(D: int, r: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> np.ndarray:
     x = torch.arange(D, dtype=torch.float64) - D // 2
     zz, yy, xx = torch.meshgrid(x, x, x, indexing="ij")
-    vol = sum(aj * torch.exp(-((xx - rj[0]) ** 2 + (yy - rj[1]) ** 2 + (zz - rj[2]) ** 2) / (2 * sj * sj))
-              for rj, sj, aj in zip(r, s, a))
+    vol = sum(
+        aj * torch.exp(-((xx - rj[0]) ** 2 + (yy - rj[1]) ** 2 + (zz - rj[2]) ** 2) / (2 * sj * sj))
+        for rj, sj, aj in zip(r, s, a)
+    )
     return vol.numpy()
 
 

@@ -34,8 +34,10 @@ def test_second_holder_is_refused_naming_the_first(tmp_path):
 
 def test_lock_of_a_crashed_process_is_taken_over(tmp_path):
     """A SIGKILLed holder leaves its lock file; the kernel dropped its lock, so the next run goes."""
-    code = ("import os, sys; from cryoscape.io.runlock import run_lock\n"
-            "with run_lock(sys.argv[1], 'train'):\n    os.kill(os.getpid(), 9)\n")
+    code = (
+        "import os, sys; from cryoscape.io.runlock import run_lock\n"
+        "with run_lock(sys.argv[1], 'train'):\n    os.kill(os.getpid(), 9)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True)
     assert proc.returncode == -9
     assert "pid=" in (tmp_path / LOCK_NAME).read_text()  # the stale record is there
@@ -44,8 +46,10 @@ def test_lock_of_a_crashed_process_is_taken_over(tmp_path):
 
 
 def test_lock_held_by_another_process_is_refused(tmp_path):
-    code = ("import sys, time; from cryoscape.io.runlock import run_lock\n"
-            "with run_lock(sys.argv[1], 'volumes'):\n    print('held', flush=True); time.sleep(30)\n")
+    code = (
+        "import sys, time; from cryoscape.io.runlock import run_lock\n"
+        "with run_lock(sys.argv[1], 'volumes'):\n    print('held', flush=True); time.sleep(30)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == b"held"
@@ -79,12 +83,15 @@ def tiny_run(tmp_path_factory):
     return train_tiny_run(tmp_path_factory.mktemp("lockrun"), n=48)
 
 
-@pytest.mark.parametrize("command", [
-    ["analyze", "{run}", "-o", "{out}", "--skip-umap", "--skip-maps", "--ksample", "2"],
-    ["volumes", "{run}", "--z", "{run}/z.npy", "-o", "{out}"],
-    ["traverse", "{run}", "--pc", "1", "-n", "2", "-o", "{out}", "--skip-maps"],
-    ["select", "{run}", "--kmeans", "2", "-o", "{out}"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "{run}", "-o", "{out}", "--skip-umap", "--skip-maps", "--ksample", "2"],
+        ["volumes", "{run}", "--z", "{run}/z.npy", "-o", "{out}"],
+        ["traverse", "{run}", "--pc", "1", "-n", "2", "-o", "{out}", "--skip-maps"],
+        ["select", "{run}", "--kmeans", "2", "-o", "{out}"],
+    ],
+)
 def test_commands_refuse_a_locked_output(tiny_run, tmp_path, capsys, command):
     """Every command that writes into a folder takes its lock before writing."""
     out = tmp_path / "out"
@@ -103,10 +110,12 @@ def test_two_trains_into_one_folder(tmp_path):
     """The second refuses at once; the first finishes with config, weights and log of one run."""
     star, _ = simulate_particles(tmp_path / "sim", n=300, D=16)
     out = tmp_path / "run"
-    args = ["--zdim", "2", "-n", "4", "--enc-width", "32", "--dec-width", "32", "--batch-size", "8",
-            "--threads", "1"]
-    first = subprocess.Popen([sys.executable, "-m", "cryoscape.cli.main", "train", str(star), "-o", str(out),
-                              *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = ["--zdim", "2", "-n", "4", "--enc-width", "32", "--dec-width", "32", "--batch-size", "8", "--threads", "1"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "cryoscape.cli.main", "train", str(star), "-o", str(out), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "config.yaml").exists():
@@ -114,8 +123,11 @@ def test_two_trains_into_one_folder(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.02)
         t0 = time.monotonic()
-        second = subprocess.run([sys.executable, "-m", "cryoscape.cli.main", "train", str(star), "-o", str(out),
-                                 *args, "--seed", "7"], capture_output=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "cryoscape.cli.main", "train", str(star), "-o", str(out), *args, "--seed", "7"],
+            capture_output=True,
+            timeout=120,
+        )
         assert second.returncode == 2
         assert f"is in use by cryoscape train (pid {first.pid} " in second.stderr.decode()
         assert time.monotonic() - t0 < 30  # refused before reading the particles or training

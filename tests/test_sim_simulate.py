@@ -36,8 +36,17 @@ def clean(tmp_path_factory):
 
 
 def test_files_and_formats_agree(noisy):
-    for name in ("particles.mrcs", "particles.star", "particles.cs", "poses.pkl", "ctf.pkl",
-                 "ground_truth.npz", "simulation.json", "gt_volumes/vol_000.mrc", "gt_volumes/vol_004.mrc"):
+    for name in (
+        "particles.mrcs",
+        "particles.star",
+        "particles.cs",
+        "poses.pkl",
+        "ctf.pkl",
+        "ground_truth.npz",
+        "simulation.json",
+        "gt_volumes/vol_000.mrc",
+        "gt_volumes/vol_004.mrc",
+    ):
         assert (noisy / name).is_file(), name
     gt = np.load(noisy / "ground_truth.npz")
     rec = json.loads((noisy / "simulation.json").read_text())
@@ -83,9 +92,12 @@ def test_noise_free_images_are_the_forward_model(clean):
     idx = np.flatnonzero(gt["volume_index"] == k)[:8]
     vol, psize = read_volume(clean / "gt_volumes" / f"vol_{k:03d}.mrc")
     proj = Projector(torch.from_numpy(vol))
-    expect = proj.project(torch.from_numpy(gt["rotations"][idx]).float(),
-                          torch.from_numpy(gt["shifts_A"][idx] / psize).float(),
-                          torch.from_numpy(gt["ctf"][idx]).float(), psize).numpy()
+    expect = proj.project(
+        torch.from_numpy(gt["rotations"][idx]).float(),
+        torch.from_numpy(gt["shifts_A"][idx] / psize).float(),
+        torch.from_numpy(gt["ctf"][idx]).float(),
+        psize,
+    ).numpy()
     scale = np.abs(expect).max()
     np.testing.assert_allclose(images[idx], expect, atol=1e-5 * scale)
     assert rec["noise_sigma"] == 0 and rec["config"]["snr"] == "inf"
@@ -104,7 +116,7 @@ def test_t_distributions(dist):
     else:
         assert hist[2] + hist[3] + hist[6] + hist[7] < 0.01  # gaps between the clusters
         for lo in (0, 4, 8):
-            assert hist[lo:lo + 2].sum() == pytest.approx(1 / 3, abs=0.03)
+            assert hist[lo : lo + 2].sum() == pytest.approx(1 / 3, abs=0.03)
 
 
 def test_compositional_from_volumes_and_cli(tmp_path):
@@ -112,8 +124,25 @@ def test_compositional_from_volumes_and_cli(tmp_path):
     write_volume(tmp_path / "a.mrc", a, 6.0)
     write_volume(tmp_path / "b.mrc", b, 6.0)
     out = tmp_path / "out"
-    rc = cli(["simulate", str(tmp_path / "a.mrc"), str(tmp_path / "b.mrc"), "-n", "400",
-              "--proportions", "1", "3", "--snr", "inf", "--no-ctf", "--shift-max", "0", "-o", str(out)])
+    rc = cli(
+        [
+            "simulate",
+            str(tmp_path / "a.mrc"),
+            str(tmp_path / "b.mrc"),
+            "-n",
+            "400",
+            "--proportions",
+            "1",
+            "3",
+            "--snr",
+            "inf",
+            "--no-ctf",
+            "--shift-max",
+            "0",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     gt = np.load(out / "ground_truth.npz")
     assert "t" not in gt and np.array_equal(gt["state"], gt["volume_index"])
@@ -131,8 +160,13 @@ def test_compositional_from_volumes_and_cli(tmp_path):
 
 def test_poses_from_file_and_both_kind(noisy, tmp_path):
     out = tmp_path / "both"
-    cfg = SimConfig(**{**BASE, "n_particles": 150}, kind="both", poses_path=str(noisy / "poses.pkl"),
-                    proportions=(0.5, 0.5), snr=1.0)
+    cfg = SimConfig(
+        **{**BASE, "n_particles": 150},
+        kind="both",
+        poses_path=str(noisy / "poses.pkl"),
+        proportions=(0.5, 0.5),
+        snr=1.0,
+    )
     simulate_dataset(cfg, out)
     gt, ref = np.load(out / "ground_truth.npz"), np.load(noisy / "ground_truth.npz")
     np.testing.assert_allclose(gt["rotations"], ref["rotations"][:150], atol=1e-6)
@@ -150,8 +184,27 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert err[-1].startswith("cryoscape simulate: error: ") and "missing.mrc" in err[-1]
     with pytest.raises(InputError):
         SimConfig(snr=0.0)
-    assert cli(["simulate", "--demo", "--kind", "compositional", "--proportions", "1", "2", "3",
-                "-n", "10", "-D", "16", "-o", str(tmp_path / "y")]) == 2
+    assert (
+        cli(
+            [
+                "simulate",
+                "--demo",
+                "--kind",
+                "compositional",
+                "--proportions",
+                "1",
+                "2",
+                "3",
+                "-n",
+                "10",
+                "-D",
+                "16",
+                "-o",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_pdb_source(tmp_path):
@@ -160,21 +213,79 @@ def test_pdb_source(tmp_path):
 
     (tmp_path / "m.pdb").write_text(TINY_PDB)
     out = tmp_path / "pdb"
-    assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "1.0",
-                "--resolution", "3", "-n", "20", "--snr", "inf", "-o", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--pdb",
+                str(tmp_path / "m.pdb"),
+                "-D",
+                "16",
+                "--apix",
+                "1.0",
+                "--resolution",
+                "3",
+                "-n",
+                "20",
+                "--snr",
+                "inf",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     vol, psize = read_volume(out / "gt_volumes" / "vol_000.mrc")
     assert psize == 1.0 and vol.sum() == pytest.approx(7 + 6 + 6 + 8, rel=1e-4)
-    assert cli(["simulate", "--pdb", str(tmp_path / "m.pdb"), "-D", "16", "--apix", "0.1",
-                "-n", "20", "-o", str(tmp_path / "small")]) == 2  # does not fit in the box
+    assert (
+        cli(
+            [
+                "simulate",
+                "--pdb",
+                str(tmp_path / "m.pdb"),
+                "-D",
+                "16",
+                "--apix",
+                "0.1",
+                "-n",
+                "20",
+                "-o",
+                str(tmp_path / "small"),
+            ]
+        )
+        == 2
+    )  # does not fit in the box
 
 
 def test_bfactor_spread_hidden_and_exact_counts(tmp_path):
     """Per-particle B-factors are drawn in the range, damp the images, are kept in the ground
     truth and (hidden) written as 0 to the metadata; --exact-counts balances t bins and states."""
     out = tmp_path / "spread"
-    assert cli(["simulate", "--demo", "-D", "16", "-n", "103", "--t-bins", "10", "--exact-counts",
-                "--bfactor", "1000", "--bfactor-max", "4000", "--hide-bfactor", "--snr", "inf",
-                "-o", str(out)]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--demo",
+                "-D",
+                "16",
+                "-n",
+                "103",
+                "--t-bins",
+                "10",
+                "--exact-counts",
+                "--bfactor",
+                "1000",
+                "--bfactor-max",
+                "4000",
+                "--hide-bfactor",
+                "--snr",
+                "inf",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     gt = np.load(out / "ground_truth.npz")
     b = gt["bfactor_A2"]
     assert b.min() >= 1000 and b.max() <= 4000 and np.ptp(b) > 2000
@@ -185,8 +296,26 @@ def test_bfactor_spread_hidden_and_exact_counts(tmp_path):
     assert rec["config"]["bfactor_max_A2"] == 4000 and rec["bfactor_range_A2"] == [b.min(), b.max()]
     # the same seed without the spread: same poses and defoci, less damping of the high frequencies
     ref = tmp_path / "flat"
-    assert cli(["simulate", "--demo", "-D", "16", "-n", "103", "--t-bins", "10", "--exact-counts",
-                "--snr", "inf", "-o", str(ref)]) == 0
+    assert (
+        cli(
+            [
+                "simulate",
+                "--demo",
+                "-D",
+                "16",
+                "-n",
+                "103",
+                "--t-bins",
+                "10",
+                "--exact-counts",
+                "--snr",
+                "inf",
+                "-o",
+                str(ref),
+            ]
+        )
+        == 0
+    )
     g0 = np.load(ref / "ground_truth.npz")
     np.testing.assert_array_equal(g0["ctf"][:, :7], gt["ctf"][:, :7])
     hi = np.fft.fft2(open_stack(out / "particles.mrcs")[:])[:, 4:12, 4:12]

@@ -45,8 +45,21 @@ def _weights_used(run) -> list[float]:
 def sim_args(tmp_path):
     sim = tmp_path / "sim"
     assert main(["simulate", "--demo", "-n", "16", "-D", str(D), "--snr", "1", "-o", str(sim)]) == 0
-    return ["train", str(sim / "particles.star"), "--zdim", "2", "--batch-size", "16",
-            "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
+    return [
+        "train",
+        str(sim / "particles.star"),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "16",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+    ]
 
 
 def test_warmup_goes_from_a_fraction_of_beta_to_beta_then_stays():
@@ -61,21 +74,21 @@ def test_warmup_goes_from_a_fraction_of_beta_to_beta_then_stays():
     assert t.beta_at(8, W / 2) == pytest.approx(beta * (BETA_WARMUP_START + (1 - BETA_WARMUP_START) * 0.5))
     ramp = [t.beta_at(8, W * p / 50) for p in range(51)]
     assert all(b > a for a, b in itertools.pairwise(ramp))
-    assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == beta                # then constant
-    assert TrainConfig(beta_warmup=0).beta_at(8, 0) == beta                # no warm-up
-    assert t.beta_at(0, 100) == 0.0                                       # homogeneous: no KL term
+    assert t.beta_at(8, 10 * W) == t.beta_at(8, W) == beta  # then constant
+    assert TrainConfig(beta_warmup=0).beta_at(8, 0) == beta  # no warm-up
+    assert t.beta_at(0, 100) == 0.0  # homogeneous: no KL term
     with pytest.raises(ValueError, match="beta_warmup"):
         TrainConfig(beta_warmup=-1)
 
 
 def test_default_beta_is_recorded_and_is_what_the_loss_uses(tmp_path, sim_args):
-    beta = default_beta(2)                                              # sim_args: --zdim 2
+    beta = default_beta(2)  # sim_args: --zdim 2
     default = tmp_path / "default"
     assert main([*sim_args, "-o", str(default), "-n", "1"]) == 0
     assert _train_cfg(default)["beta"] == beta and _train_cfg(default)["beta_warmup"] == BETA_WARMUP_IMAGES
-    assert float(_log(default)[0]["beta"]) == pytest.approx(beta * BETA_WARMUP_START)    # the warm-up's start
+    assert float(_log(default)[0]["beta"]) == pytest.approx(beta * BETA_WARMUP_START)  # the warm-up's start
     run = tmp_path / "run"
-    assert main([*sim_args, "-o", str(run), "-n", "3", "--beta-warmup", "32"]) == 0   # 16 images per epoch
+    assert main([*sim_args, "-o", str(run), "-n", "3", "--beta-warmup", "32"]) == 0  # 16 images per epoch
     t = _train_cfg(run)
     assert t["beta"] == beta and t["beta_warmup"] == 32
     assert load_config(run)[2].beta == beta and load_config(run)[2].beta_warmup == 32
@@ -97,7 +110,7 @@ def test_a_resumed_run_keeps_its_warmup(tmp_path, sim_args):
     assert main([*sim_args, "-o", str(run), "-n", "4", "--beta-warmup", "48"]) == 0
     for f in ("weights.3.pt", "weights.2.pt"):
         (run / f).unlink()
-    assert main([*sim_args, "-o", str(run), "-n", "4"]) == 0          # keeps its own 48
+    assert main([*sim_args, "-o", str(run), "-n", "4"]) == 0  # keeps its own 48
     weights = [float(r["beta"]) for r in _log(run)]
     assert weights == [float(r["beta"]) for r in _log(whole)] and len(set(weights)) == 4
     assert main([*sim_args, "-o", str(run), "-n", "5", "--beta-warmup", "0"]) == 2
@@ -125,4 +138,4 @@ def test_a_run_from_before_keeps_a_constant_one_over_zdim(tmp_path, sim_args):
     assert t["beta"] == 0.5 and t["beta_warmup"] == 0
     assert [float(r["beta"]) for r in _log(run)] == [0.5, 0.5]
     assert _weights_used(run) == pytest.approx([0.5, 0.5], rel=1e-2)
-    assert main([*args, "-n", "3", "--beta", "1.0"]) == 2   # a different weight is refused
+    assert main([*args, "-n", "3", "--beta", "1.0"]) == 2  # a different weight is refused

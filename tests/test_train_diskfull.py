@@ -15,8 +15,24 @@ from cryoscape.cli.main import main as cli
 from cryoscape.io import atomic
 from cryoscape.train import checkpoint as ck
 
-ARGS = ["--zdim", "2", "-n", "2", "--enc-width", "16", "--dec-width", "16", "--enc-depth", "1",
-        "--dec-depth", "1", "--batch-size", "16", "--threads", "1"]
+ARGS = [
+    "--zdim",
+    "2",
+    "-n",
+    "2",
+    "--enc-width",
+    "16",
+    "--dec-width",
+    "16",
+    "--enc-depth",
+    "1",
+    "--dec-depth",
+    "1",
+    "--batch-size",
+    "16",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +102,8 @@ def test_full_disk_at_every_write_then_resume(star, tmp_path, monkeypatch, capsy
             assert _train(star, out) == 2, k
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.startswith(f"cryoscape train: error: {out}/") and err.endswith(
-            ": cannot write: no space left on device"), err
+            ": cannot write: no space left on device"
+        ), err
         assert ".tmp" not in err
         assert_consistent(out)
         assert _train(star, out) == 0, k  # space again: the same command finishes the run

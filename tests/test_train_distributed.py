@@ -35,8 +35,21 @@ from cryoscape.train.objective import LossModule, ReconObjective
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
 
-SMALL = ["--zdim", "2", "--enc-width", "32", "--dec-width", "32", "--enc-depth", "2", "--dec-depth", "2",
-         "--threads", "1", "--no-amp"]
+SMALL = [
+    "--zdim",
+    "2",
+    "--enc-width",
+    "32",
+    "--dec-width",
+    "32",
+    "--enc-depth",
+    "2",
+    "--dec-depth",
+    "2",
+    "--threads",
+    "1",
+    "--no-amp",
+]
 #: Agreement of a 2-rank run with the single-process run: relative, per epoch, on loss/mse/kl
 #: (log.csv keeps 6 significant digits); absolute on z (spread ~0.5) and its correlation. The
 #: runs differ only in float summation order, which training amplifies (about 10x per epoch
@@ -47,30 +60,45 @@ LOSS_RTOL, Z_ATOL, Z_CORR = 1e-4, 1e-3, 0.99999
 
 def _torchrun(star: Path, out: Path, *extra: str) -> list[str]:
     """The torchrun command of this venv (no PATH lookup: CI's venv is the one under test)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-            "-m", "cryoscape.cli.main", "train", str(star), "-o", str(out), *SMALL, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+        "-m",
+        "cryoscape.cli.main",
+        "train",
+        str(star),
+        "-o",
+        str(out),
+        *SMALL,
+        *extra,
+    ]
 
 
 def _env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.mark.parametrize("n,batch,world", [(256, 32, 2), (250, 32, 2), (193, 24, 2), (100, 12, 3),
-                                           (5, 8, 4), (64, 64, 1)])
+@pytest.mark.parametrize(
+    "n,batch,world", [(256, 32, 2), (250, 32, 2), (193, 24, 2), (100, 12, 3), (5, 8, 4), (64, 64, 1)]
+)
 def test_shards_cover_each_global_batch_once(n, batch, world):
     order = np.random.default_rng(0).permutation(n)
     shards = [shard_order(order, batch, world, r) for r in range(world)]
     steps = -(-n // batch)
     assert all(len(parts) == steps for _, parts in shards)  # every rank takes every step
     for g in range(steps):
-        glob = order[g * batch:(g + 1) * batch]
+        glob = order[g * batch : (g + 1) * batch]
         got = []
         for local, parts in shards:
             p = parts[g]
             assert p.total == len(glob) and p.size <= batch // world
             start = sum(q.size for q in parts[:g])
-            got.append(local[start:start + p.size])
-            assert np.array_equal(local[start:start + p.size], glob[p.offset:p.offset + p.size])
+            got.append(local[start : start + p.size])
+            assert np.array_equal(local[start : start + p.size], glob[p.offset : p.offset + p.size])
         assert np.array_equal(np.concatenate(got), glob)  # rank order = batch order, nothing lost
 
 
@@ -96,8 +124,9 @@ def test_parts_add_up_to_the_batch(world):
     mean gradient (what DDP averages) is the batch gradient; also with an empty part's stand-in."""
     torch.manual_seed(0)
     D, B = 16, 10 if world != 4 else 3  # 3 images on 4 ranks: one rank gets only a stand-in
-    module = LossModule(ReconModel(ModelConfig(D=D, zdim=2, enc_width=32, dec_width=32)),
-                        ReconObjective(Preprocessor(D, 3.0), 4.0, 0.5))
+    module = LossModule(
+        ReconModel(ModelConfig(D=D, zdim=2, enc_width=32, dec_width=32)), ReconObjective(Preprocessor(D, 3.0), 4.0, 0.5)
+    )
     images, rot, shift, ctf = (t[:B] for t in _batch())
 
     def run(rows: slice | list, part: BatchPart | None):
@@ -151,8 +180,9 @@ def test_two_ranks_match_one_process(sim, tmp_path):
     """250 particles, global batch 32 (the last batch short: 26, 13 per rank), 3 epochs."""
     opts = ["-n", "3", "--batch-size", "32", "--lr", "2e-3"]
     assert cli(["train", str(sim), "-o", str(tmp_path / "one"), *SMALL, *opts]) == 0
-    res = subprocess.run(_torchrun(sim, tmp_path / "two", *opts), check=False, capture_output=True, env=_env(),
-                         timeout=300)
+    res = subprocess.run(
+        _torchrun(sim, tmp_path / "two", *opts), check=False, capture_output=True, env=_env(), timeout=300
+    )
     assert res.returncode == 0, res.stderr.decode()[-3000:]
     one, two = tmp_path / "one", tmp_path / "two"
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # one set

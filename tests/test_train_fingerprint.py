@@ -14,8 +14,20 @@ from cryoscape.io.fingerprint import data_fingerprint, fingerprint_differences
 from cryoscape.io.load import load_particles
 from cryoscape.train import checkpoint as ck
 
-ARGS = ["--zdim", "1", "--enc-width", "16", "--dec-width", "16", "--enc-depth", "1", "--dec-depth", "1",
-        "--threads", "1"]
+ARGS = [
+    "--zdim",
+    "1",
+    "--enc-width",
+    "16",
+    "--dec-width",
+    "16",
+    "--enc-depth",
+    "1",
+    "--dec-depth",
+    "1",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture

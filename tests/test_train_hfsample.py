@@ -87,8 +87,15 @@ def test_parts_of_a_batch_draw_what_one_process_draws():
         total = 0.0
         for lo, hi in ((0, 2), (2, B)):
             part = BatchPart(offset=lo, size=hi - lo, total=B)
-            t = obj(model, images[lo:hi], rot[lo:hi], shifts[lo:hi], ctf[lo:hi],
-                    generator=torch.Generator().manual_seed(5), part=part)
+            t = obj(
+                model,
+                images[lo:hi],
+                rot[lo:hi],
+                shifts[lo:hi],
+                ctf[lo:hi],
+                generator=torch.Generator().manual_seed(5),
+                part=part,
+            )
             total += float(t.loss)
     assert total == pytest.approx(float(whole.loss), rel=1e-5)
 
@@ -99,8 +106,23 @@ def test_config_validates_and_old_runs_read_as_fitting_every_point(tmp_path):
             TrainConfig(hf_sample=bad)
     sim, run = tmp_path / "sim", tmp_path / "run"
     assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
-            "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "-o",
+        str(run),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+    ]
     assert main([*args, "-n", "1", "--hf-sample", "0"]) == 2
     assert main([*args, "-n", "1", "--hf-sample", "0.5"]) == 0
     cfg = run / "config.yaml"

@@ -13,8 +13,24 @@ from helpers import simulate_particles
 
 from cryoscape.train import checkpoint as ck
 
-ARGS = ["--zdim", "2", "-n", "8", "--enc-width", "32", "--dec-width", "32", "--enc-depth", "2",
-        "--dec-depth", "2", "--batch-size", "8", "--threads", "1"]
+ARGS = [
+    "--zdim",
+    "2",
+    "-n",
+    "8",
+    "--enc-width",
+    "32",
+    "--dec-width",
+    "32",
+    "--enc-depth",
+    "2",
+    "--dec-depth",
+    "2",
+    "--batch-size",
+    "8",
+    "--threads",
+    "1",
+]
 
 
 def _cmd(star, out) -> list[str]:

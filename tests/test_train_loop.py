@@ -17,8 +17,22 @@ from cryoscape.train import checkpoint as ck
 from cryoscape.train.config import load_config
 
 N, D = 96, 16
-SMALL = ["--enc-width", "32", "--dec-width", "32", "--enc-depth", "2", "--dec-depth", "2",
-         "--batch-size", "16", "--lr", "2e-3", "--threads", "1"]
+SMALL = [
+    "--enc-width",
+    "32",
+    "--dec-width",
+    "32",
+    "--enc-depth",
+    "2",
+    "--dec-depth",
+    "2",
+    "--batch-size",
+    "16",
+    "--lr",
+    "2e-3",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +48,14 @@ def test_outputs_follow_the_contract(sim, tmp_path):
     out = tmp_path / "run"
     assert run(sim[0], out, epochs=3) == 0
     names = {p.name for p in out.iterdir()}
-    assert names == {"config.yaml", "log.csv", "weights.pt", "z.npy",
-                     *(f"weights.{e}.pt" for e in range(3)), *(f"z.{e}.npy" for e in range(3))}
+    assert names == {
+        "config.yaml",
+        "log.csv",
+        "weights.pt",
+        "z.npy",
+        *(f"weights.{e}.pt" for e in range(3)),
+        *(f"z.{e}.npy" for e in range(3)),
+    }
     for e in range(3):
         z = np.load(out / f"z.{e}.npy")
         assert z.shape == (N, 2) and z.dtype == np.float32 and np.isfinite(z).all()
@@ -114,7 +134,7 @@ def test_resume_continues_and_matches_uninterrupted(sim, tmp_path):
     const = ("--lr-schedule", "constant", "--freq-march", "0")
     assert run(sim[0], tmp_path / "full", *const, epochs=2) == 0
     assert run(sim[0], tmp_path / "res", *const, epochs=1) == 0
-    assert run(sim[0], tmp_path / "res", epochs=2) == 0     # the run's own schedule is kept
+    assert run(sim[0], tmp_path / "res", epochs=2) == 0  # the run's own schedule is kept
     assert [r["epoch"] for r in ck.read_log(tmp_path / "res")] == [0, 1]
     assert np.array_equal(np.load(tmp_path / "full" / "z.npy"), np.load(tmp_path / "res" / "z.npy"))
     # nothing left to do: a no-op that keeps the outputs

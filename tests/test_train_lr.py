@@ -28,8 +28,23 @@ def test_default_learning_rate_falls_with_the_box():
 def test_default_lr_from_box_recorded_and_kept_on_resume(tmp_path):
     sim, run = tmp_path / "sim", tmp_path / "run"
     assert main(["simulate", "--demo", "-n", "16", "-D", "96", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
-            "--enc-width", "16", "--dec-width", "16", "--threads", "1", "--no-amp"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "-o",
+        str(run),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--enc-width",
+        "16",
+        "--dec-width",
+        "16",
+        "--threads",
+        "1",
+        "--no-amp",
+    ]
     assert main([*args, "-n", "1"]) == 0
     assert abs(_lr(run) - default_lr(96)) < 1e-9
     # an explicit --lr that differs from the run's is refused on resume; none keeps the run's own
@@ -56,8 +71,23 @@ def test_schedule_defaults_to_cosine_and_a_run_from_before_schedules_stays_const
     rate: it is read so, and resuming it without --lr-schedule keeps it so."""
     sim, run = tmp_path / "sim", tmp_path / "run"
     assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
-            "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "-o",
+        str(run),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+    ]
     assert main([*args, "-n", "1"]) == 0
     cfg = run / "config.yaml"
     raw = yaml.safe_load(cfg.read_text())
@@ -66,7 +96,7 @@ def test_schedule_defaults_to_cosine_and_a_run_from_before_schedules_stays_const
     cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert main([*args, "-n", "2"]) == 0
     assert yaml.safe_load(cfg.read_text())["train"]["lr_schedule"] == "constant"
-    assert main([*args, "-n", "3", "--lr-schedule", "cosine"]) == 2   # a different schedule is refused
+    assert main([*args, "-n", "3", "--lr-schedule", "cosine"]) == 2  # a different schedule is refused
 
 
 def test_optimizer_follows_the_schedule_and_a_killed_run_resumes_on_it(tmp_path):
@@ -78,13 +108,31 @@ def test_optimizer_follows_the_schedule_and_a_killed_run_resumes_on_it(tmp_path)
 
     sim = tmp_path / "sim"
     assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "--zdim", "2", "--batch-size", "8", "--lr", "1e-3",
-            "--lr-schedule", "cosine", "--enc-width", "8", "--dec-width", "8", "--threads", "1",
-            "--no-amp", "-n", "3"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--lr-schedule",
+        "cosine",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+        "-n",
+        "3",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main([*args, "-o", str(one)]) == 0
     assert main([*args, "-o", str(two)]) == 0
-    (two / "weights.2.pt").write_bytes(b"lost")      # as if killed while writing the last epoch
+    (two / "weights.2.pt").write_bytes(b"lost")  # as if killed while writing the last epoch
     assert main([*args, "-o", str(two)]) == 0
     last = TrainConfig(lr=1e-3, lr_schedule="cosine", epochs=3).lr_at((2 + 1 / 2) / 3)  # 2 steps/epoch
     for run in (one, two):

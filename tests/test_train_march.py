@@ -70,6 +70,7 @@ def test_loss_sees_only_the_band_and_decodes_only_its_points():
         def __call__(self, imgs, sh):
             enc, data = clean(imgs, sh)
             return enc, data + delta
+
     seen = []
     hook = model.decoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[1]))
     with torch.no_grad():
@@ -81,16 +82,31 @@ def test_loss_sees_only_the_band_and_decodes_only_its_points():
         obj.pre = clean
         c = obj(model, images, rot, shifts, None).loss
     hook.remove()
-    assert torch.equal(a, b)                        # outside the band: no effect on the loss
-    assert not torch.allclose(c, d, rtol=1e-2)      # the whole lattice: it counts
+    assert torch.equal(a, b)  # outside the band: no effect on the loss
+    assert not torch.allclose(c, d, rtol=1e-2)  # the whole lattice: it counts
     assert seen[0] == n < seen[2] == len(obj.pre.half)
 
 
 def test_training_logs_the_band_records_the_setting_and_keeps_it_on_resume(tmp_path):
     sim, run = tmp_path / "sim", tmp_path / "run"
     assert main(["simulate", "--demo", "-n", "32", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
-            "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "-o",
+        str(run),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+    ]
     assert main([*args, "-n", "4", "--freq-march", "0.5"]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["freq_march"] == 0.5
     with open(run / "log.csv", newline="") as f:
@@ -109,8 +125,25 @@ def test_training_logs_the_band_records_the_setting_and_keeps_it_on_resume(tmp_p
 def test_a_run_from_before_marching_reads_as_fitting_every_point(tmp_path):
     sim, run = tmp_path / "sim", tmp_path / "run"
     assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = ["train", str(sim / "particles.star"), "-o", str(run), "--zdim", "2", "--batch-size", "8",
-            "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp", "--freq-march", "0"]
+    args = [
+        "train",
+        str(sim / "particles.star"),
+        "-o",
+        str(run),
+        "--zdim",
+        "2",
+        "--batch-size",
+        "8",
+        "--enc-width",
+        "8",
+        "--dec-width",
+        "8",
+        "--threads",
+        "1",
+        "--no-amp",
+        "--freq-march",
+        "0",
+    ]
     assert main([*args, "-n", "1"]) == 0
     cfg = run / "config.yaml"
     raw = yaml.safe_load(cfg.read_text())

@@ -22,10 +22,26 @@ def test_command_defaults_are_the_librarys():
     """The parsed command line with only the required options is the bare RunConfig."""
     args = build_parser().parse_args(["train", "p.star", "-o", "out", "--zdim", "2"])
     assert RunConfig.from_args(args, optics=optics_fill(args)) == RunConfig("p.star", "out", zdim=2)
-    args = build_parser().parse_args(["train", "p.star", "-o", "out", "--zdim", "2", "--no-ctf", "--lazy",
-                                      "--lr", "2e-3", "--no-amp", "--dec-width", "8"])
-    assert RunConfig.from_args(args) == RunConfig("p.star", "out", zdim=2, use_ctf=False, lazy=True, lr=2e-3,
-                                                  amp=False, dec_width=8)
+    args = build_parser().parse_args(
+        [
+            "train",
+            "p.star",
+            "-o",
+            "out",
+            "--zdim",
+            "2",
+            "--no-ctf",
+            "--lazy",
+            "--lr",
+            "2e-3",
+            "--no-amp",
+            "--dec-width",
+            "8",
+        ]
+    )
+    assert RunConfig.from_args(args) == RunConfig(
+        "p.star", "out", zdim=2, use_ctf=False, lazy=True, lr=2e-3, amp=False, dec_width=8
+    )
     assert TrainConfig().resolved(128, amp=True) == replace(TrainConfig(), lr=default_lr(128), amp=True)
 
 
@@ -34,8 +50,20 @@ def test_api_and_command_give_the_same_run(tmp_path):
     train_run: the same config.yaml, weights, optimiser state and latents, bit for bit."""
     cli_run = train_tiny_run(tmp_path, n=48)
     api_run = tmp_path / "api"
-    res = train_run(RunConfig(tmp_path / "sim" / "particles.star", api_run, zdim=2, epochs=1, enc_width=16,
-                              dec_width=16, enc_depth=1, dec_depth=1, threads=1), progress=False)
+    res = train_run(
+        RunConfig(
+            tmp_path / "sim" / "particles.star",
+            api_run,
+            zdim=2,
+            epochs=1,
+            enc_width=16,
+            dec_width=16,
+            enc_depth=1,
+            dec_depth=1,
+            threads=1,
+        ),
+        progress=False,
+    )
     assert res.epochs_run == 1 and res.last_epoch == 0
     assert (api_run / "config.yaml").read_text() == (cli_run / "config.yaml").read_text()
     assert np.array_equal(np.load(api_run / "z.npy"), np.load(cli_run / "z.npy"))
@@ -79,8 +107,7 @@ def test_resumed_run_keeps_its_settings_unless_given(tiny, tmp_path):
     assert (t2.lr, t2.lr_schedule, t2.beta, t2.beta_warmup, t2.freq_march) == (2e-3, "constant", 0.3, 0, 0.5)
     assert d2.norm == (0.0, 7.5) and t2.epochs == 5
 
-    given = RunConfig(star, tmp_path, zdim=2, lr=5e-4, lr_schedule="cosine", beta=0.1, beta_warmup=100,
-                      freq_march=0.0)
+    given = RunConfig(star, tmp_path, zdim=2, lr=5e-4, lr_schedule="cosine", beta=0.1, beta_warmup=100, freq_march=0.0)
     _, d3, t3 = plan_run(given, data)
     assert (t3.lr, t3.lr_schedule, t3.beta, t3.beta_warmup, t3.freq_march) == (5e-4, "cosine", 0.1, 100, 0.0)
     assert d3.norm == (0.0, 7.5)  # the normalisation is never given: a resumed run keeps it

@@ -38,7 +38,7 @@ def helix_map(D: int = 48, radius: float = 9.0, pitch: float = 16.0, tube: float
     from scipy.spatial import cKDTree
 
     d, _ = cKDTree(pts).query(vox)
-    return np.exp(-(d / tube) ** 2).reshape(D, D, D).astype(np.float32)
+    return np.exp(-((d / tube) ** 2)).reshape(D, D, D).astype(np.float32)
 
 
 def helix_phase_coherence(mesh: Mesh, pitch: float, sign: int) -> float:
@@ -104,7 +104,7 @@ def test_default_level_encloses_about_the_molecule():
     psize = 3.0
     gt = demo_volume(0.0, D=64, psize_A=psize)
     n_res = len(demo_atoms(0.0)[0]) / 2  # two pseudo-atoms per residue
-    mol_vox = n_res * 110 * 1.21 / psize ** 3  # 110 Da per residue, 1.21 Å^3 per Da
+    mol_vox = n_res * 110 * 1.21 / psize**3  # 110 Da per residue, 1.21 Å^3 per Da
     enclosed = (gt > default_level(gt)).sum()
     assert 1.0 < enclosed / mol_vox < 2.0
     # a molecule filling a quarter of a tight box: mean + 2 std would show almost nothing
@@ -152,9 +152,9 @@ def test_viewer_html_embeds_the_mesh_safely():
     assert '<canvas class="iso-canvas"' in frag and 'width="200" height="150"' in frag
     assert 'data-label="centre &quot;0&quot; &lt;/script&gt;"' in frag
     assert frag.count("</script>") == 1  # the label and JSON cannot end the script early
-    payload = frag[frag.index("previousElementSibling, ") + len("previousElementSibling, "):frag.rindex(");")]
+    payload = frag[frag.index("previousElementSibling, ") + len("previousElementSibling, ") : frag.rindex(");")]
     assert Mesh.from_json(payload.replace("<\\/", "</")).faces.shape == mesh.faces.shape
     js = viewer_js()
     assert js.count("\n") < 200 and "function cryoscapeIsoViewer(canvas, mesh, opts)" in js
-    assert "://" not in js and "getContext(\"2d\")" in js and "webgl\"" not in js
+    assert "://" not in js and 'getContext("2d")' in js and 'webgl"' not in js
     assert viewer_script() == f"<script>{js}</script>"

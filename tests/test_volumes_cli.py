@@ -22,20 +22,22 @@ from cryoscape.model.vae import ReconModel
 PSIZE_A, STD = 2.5, 3.0
 
 
-
-
 def _make_run(path, zdim: int = 2, D: int = 16, epochs=(None,)) -> ReconModel:
     """A run folder in the documented format: config.yaml + weights[.<epoch>].pt."""
     torch.manual_seed(zdim)
     cfg = ModelConfig(D=D, zdim=zdim, enc_width=16, enc_depth=1, dec_width=32, dec_depth=2)
     model = ReconModel(cfg).eval()
     path.mkdir()
-    conf = {"model": cfg.to_dict(), "data": {"psize_A": PSIZE_A, "norm": [0.0, STD], "D": D},
-            "train": {"epochs": 1}}
+    conf = {"model": cfg.to_dict(), "data": {"psize_A": PSIZE_A, "norm": [0.0, STD], "D": D}, "train": {"epochs": 1}}
     (path / "config.yaml").write_text(yaml.safe_dump(conf))
     for e in epochs:
-        ckpt = {"model_config": cfg.to_dict(), "model_state": model.state_dict(), "epoch": e or 0,
-                "optimizer_state": {}, "norm": [0.0, STD]}
+        ckpt = {
+            "model_config": cfg.to_dict(),
+            "model_state": model.state_dict(),
+            "epoch": e or 0,
+            "optimizer_state": {},
+            "norm": [0.0, STD],
+        }
         torch.save(ckpt, path / ("weights.pt" if e is None else f"weights.{e}.pt"))
     return model
 
@@ -59,8 +61,27 @@ def test_flip_invert_downsample_epoch_and_npy(tmp_path):
     z = np.array([0.3, -0.7], np.float32)
     np.save(tmp_path / "z.npy", z[None])
     run, out = str(tmp_path / "run"), tmp_path / "m"
-    assert main(["volumes", run, "--z", str(tmp_path / "z.npy"), "-o", str(out), "--epoch", "4",
-                 "--flip", "--invert", "--downsample", "8", "--apix", "1.5"]) == 0
+    assert (
+        main(
+            [
+                "volumes",
+                run,
+                "--z",
+                str(tmp_path / "z.npy"),
+                "-o",
+                str(out),
+                "--epoch",
+                "4",
+                "--flip",
+                "--invert",
+                "--downsample",
+                "8",
+                "--apix",
+                "1.5",
+            ]
+        )
+        == 0
+    )
     vol, psize = read_volume(out / "vol_0000.mrc")
     assert vol.shape == (8, 8, 8) and psize == pytest.approx(1.5 * 16 / 8)
     expect = -mirror_z(model.eval_volume(torch.from_numpy(z), D=8).numpy() * STD)
@@ -95,13 +116,16 @@ def test_single_row_text_file_and_generate_volumes(tmp_path):
     np.testing.assert_allclose(vols[3], 2.0 * model.eval_volume(torch.from_numpy(many[3])).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--z", "Z3"], "rows of 2 values"),
-    ([], "give latents with --z"),
-    (["--z", "Z2", "--epoch", "9"], "no weights.9.pt"),
-    (["--z", "Z2", "--downsample", "7"], "--downsample 7"),
-    (["--z", "missing.txt"], "latent file not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--z", "Z3"], "rows of 2 values"),
+        ([], "give latents with --z"),
+        (["--z", "Z2", "--epoch", "9"], "no weights.9.pt"),
+        (["--z", "Z2", "--downsample", "7"], "--downsample 7"),
+        (["--z", "missing.txt"], "latent file not found"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
     _make_run(tmp_path / "run")
     np.savetxt(tmp_path / "Z3", np.zeros((2, 3)))

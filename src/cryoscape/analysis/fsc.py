@@ -112,8 +112,13 @@ def save_fsc_txt(path: str | Path, freqs: np.ndarray, curves: Mapping[str, np.nd
     save_text_array(path, np.stack(cols, 1), fmt=["%d", "%.6f", "%.3f"] + ["%.6f"] * len(curves), header=header)
 
 
-def plot_fsc(path: str | Path, freqs: np.ndarray, curves: Mapping[str, np.ndarray], psize_A: float,
-             thresholds: tuple[float, ...] = THRESHOLDS) -> None:
+def plot_fsc(
+    path: str | Path,
+    freqs: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    psize_A: float,
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> None:
     """FSC curves against frequency in 1/Å, with the threshold lines, to a PNG."""
     import matplotlib
 

@@ -16,8 +16,9 @@ from cryoscape.errors import InputError
 #: UMAP settings of the cryoDRGN paper's figures.
 UMAP_NEIGHBORS = 15
 UMAP_MIN_DIST = 0.1
-UMAP_MISSING = ("UMAP is optional and umap-learn is not installed (pip install cryoscape[umap]); "
-                "using the PCA embedding instead")
+UMAP_MISSING = (
+    "UMAP is optional and umap-learn is not installed (pip install cryoscape[umap]); using the PCA embedding instead"
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,12 @@ def pca(z: np.ndarray, n_components: int | None = None) -> PCAResult:
     z = check_latents(z)
     k = min(z.shape[1], z.shape[0]) if n_components is None else min(n_components, *z.shape)
     model = PCA(n_components=k).fit(z)
-    return PCAResult(model.transform(z).astype(np.float32), model.components_.astype(np.float64),
-                     model.mean_.astype(np.float64), model.explained_variance_ratio_.astype(np.float64))
+    return PCAResult(
+        model.transform(z).astype(np.float32),
+        model.components_.astype(np.float64),
+        model.mean_.astype(np.float64),
+        model.explained_variance_ratio_.astype(np.float64),
+    )
 
 
 def nearest_on_data(z: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -125,8 +130,9 @@ def umap_embedding(z: np.ndarray, seed: int = 0) -> np.ndarray | None:
     except Exception as e:  # installed but broken (numba/llvmlite mismatch): say so in one line
         from cryoscape.errors import InputError
 
-        raise InputError(f"umap-learn is installed but does not import ({type(e).__name__}: {e}); "
-                         "reinstall it or pass --skip-umap") from None
+        raise InputError(
+            f"umap-learn is installed but does not import ({type(e).__name__}: {e}); reinstall it or pass --skip-umap"
+        ) from None
     # n_jobs=1: a seeded UMAP is single-threaded anyway; saying so avoids umap's warning
     reducer = umap.UMAP(n_neighbors=UMAP_NEIGHBORS, min_dist=UMAP_MIN_DIST, random_state=seed, n_jobs=1)
     return np.asarray(reducer.fit_transform(check_latents(z)), np.float32)

@@ -42,8 +42,11 @@ class PerImageFSC:
 
     def summary(self) -> dict[str, float]:
         finite = self.res05_A[np.isfinite(self.res05_A)]
-        return {"n": len(self.indices), "mean_auc": float(self.auc.mean()),
-                "mean_res05_A": float(finite.mean()) if len(finite) else float("inf")}
+        return {
+            "n": len(self.indices),
+            "mean_auc": float(self.auc.mean()),
+            "mean_res05_A": float(finite.mean()) if len(finite) else float("inf"),
+        }
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def fourier_crop_volume(vol: np.ndarray, D_new: int) -> np.ndarray:
         return vol
     f = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(vol.astype(np.float64))))
     a = D // 2 - D_new // 2
-    f = f[a:a + D_new, a:a + D_new, a:a + D_new]
+    f = f[a : a + D_new, a : a + D_new, a : a + D_new]
     out = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(f))).real * (D_new / D) ** 3
     return out.astype(np.float32)
 
@@ -100,8 +103,13 @@ def auc(freqs: np.ndarray, curve: np.ndarray) -> float:
     return float(np.sum((curve[1:] + curve[:-1]) * np.diff(freqs)) / 2)
 
 
-def per_image_fsc(pred_maps: Iterable[np.ndarray], indices: np.ndarray, volume_index: np.ndarray,
-                  load_gt: Callable[[int], np.ndarray], psize_A: float) -> PerImageFSC:
+def per_image_fsc(
+    pred_maps: Iterable[np.ndarray],
+    indices: np.ndarray,
+    volume_index: np.ndarray,
+    load_gt: Callable[[int], np.ndarray],
+    psize_A: float,
+) -> PerImageFSC:
     """Score ``pred_maps`` (one ``(D, D, D)`` map per entry of ``indices``) against
     ``load_gt(volume_index[i])`` (Fourier-cropped to ``D`` when larger; each loaded once)."""
     cache: dict[int, np.ndarray] = {}
@@ -111,8 +119,10 @@ def per_image_fsc(pred_maps: Iterable[np.ndarray], indices: np.ndarray, volume_i
         if k not in cache:
             gt = load_gt(k)
             if gt.shape[0] < pred.shape[0]:
-                raise InputError(f"ground-truth maps are {gt.shape[0]}^3 but the model's are "
-                                 f"{pred.shape[0]}^3; per-image FSC needs a box at least as large")
+                raise InputError(
+                    f"ground-truth maps are {gt.shape[0]}^3 but the model's are "
+                    f"{pred.shape[0]}^3; per-image FSC needs a box at least as large"
+                )
             cache[k] = fourier_crop_volume(gt, pred.shape[0])
         freqs, c = fsc(pred, cache[k])
         curves.append(c)
@@ -121,13 +131,25 @@ def per_image_fsc(pred_maps: Iterable[np.ndarray], indices: np.ndarray, volume_i
     if freqs is None:
         raise ValueError("no maps to score")
     curves_a = np.asarray(curves)
-    return PerImageFSC(np.asarray(indices), volume_index[np.asarray(indices)], freqs, curves_a,
-                       np.array([auc(freqs, c) for c in curves_a]),
-                       np.array([resolution_at(freqs, c, 0.5, psize_A) for c in curves_a]), psize_A)
+    return PerImageFSC(
+        np.asarray(indices),
+        volume_index[np.asarray(indices)],
+        freqs,
+        curves_a,
+        np.array([auc(freqs, c) for c in curves_a]),
+        np.array([resolution_at(freqs, c, 0.5, psize_A) for c in curves_a]),
+        psize_A,
+    )
 
 
-def evaluate_run(run, z: np.ndarray, simdir: str | Path, run_ind: np.ndarray | None = None,
-                 n_sample: int = DEFAULT_SAMPLE, seed: int = 0) -> PerImageFSC:
+def evaluate_run(
+    run,
+    z: np.ndarray,
+    simdir: str | Path,
+    run_ind: np.ndarray | None = None,
+    n_sample: int = DEFAULT_SAMPLE,
+    seed: int = 0,
+) -> PerImageFSC:
     """Per-image FSC of a :class:`~cryoscape.analysis.volumes.TrainedRun` on simulated data.
 
     ``z: (N, zdim)`` are the run's codes; ``run_ind`` maps its rows to the simulated particles
@@ -149,8 +171,16 @@ def save_perimage(res: PerImageFSC, outdir: Path) -> tuple[Path, Path]:
     """``perimage_fsc.txt`` (particle, gt volume, AUC, res@0.5) and ``perimage_fsc_mean.txt``."""
     outdir.mkdir(parents=True, exist_ok=True)
     a, b = outdir / "perimage_fsc.txt", outdir / "perimage_fsc_mean.txt"
-    save_text_array(a, np.column_stack([res.indices, res.volume_index, res.auc, res.res05_A]),
-                    fmt=["%d", "%d", "%.5f", "%.3f"], header="particle gt_volume fsc_auc res_at_0.5_A")
-    save_text_array(b, np.column_stack([res.freqs, res.freqs / res.psize_A, res.mean_curve]),
-                    fmt="%.6f", header="freq_cycles_per_px freq_1/A mean_fsc")
+    save_text_array(
+        a,
+        np.column_stack([res.indices, res.volume_index, res.auc, res.res05_A]),
+        fmt=["%d", "%d", "%.5f", "%.3f"],
+        header="particle gt_volume fsc_auc res_at_0.5_A",
+    )
+    save_text_array(
+        b,
+        np.column_stack([res.freqs, res.freqs / res.psize_A, res.mean_curve]),
+        fmt="%.6f",
+        header="freq_cycles_per_px freq_1/A mean_fsc",
+    )
     return a, b

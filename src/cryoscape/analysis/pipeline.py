@@ -129,8 +129,7 @@ def read_log(run_dir: Path) -> list[dict]:
         return []
     try:
         with open(path, newline="") as f:
-            return [{k: (int(float(v)) if k == "epoch" else float(v)) for k, v in r.items()}
-                    for r in csv.DictReader(f)]
+            return [{k: (int(float(v)) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
     except (ValueError, TypeError):
         say(f"warning: cannot read {path}; no loss plot")
         return []
@@ -212,21 +211,34 @@ def plot_steps(run_dir: Path, outdir: Path, res: LatentResults, maps: MapResults
     pc, emb, emb_name = res.pca, res.embedding, res.embedding_name
     name, cl = res.first_clustering()
     pc2 = _pc2(pc.coords)
-    figs = [(f"PCA of the latent codes, {name} centres numbered",
-             vl.plot_density(pc2, outdir / "z_pca.png", "PC", pc2[cl.centers_ind]))]
+    figs = [
+        (
+            f"PCA of the latent codes, {name} centres numbered",
+            vl.plot_density(pc2, outdir / "z_pca.png", "PC", pc2[cl.centers_ind]),
+        )
+    ]
     if emb_name == "UMAP":
-        figs.append((f"UMAP, {name} centres numbered",
-                     vl.plot_density(emb, outdir / "umap.png", "UMAP", emb[cl.centers_ind])))
-    figs.append(("explained variance", vl.plot_explained_variance(pc.explained_variance_ratio,
-                                                                 outdir / "explained_variance.png")))
+        figs.append(
+            (f"UMAP, {name} centres numbered", vl.plot_density(emb, outdir / "umap.png", "UMAP", emb[cl.centers_ind]))
+        )
+    figs.append(
+        (
+            "explained variance",
+            vl.plot_explained_variance(pc.explained_variance_ratio, outdir / "explained_variance.png"),
+        )
+    )
     figs.append(("PC histograms", vl.plot_pc_histograms(pc.coords, outdir / "pc_histograms.png")))
     loss = curves.plot_losses(read_log(run_dir), outdir / "losses.png")
     if loss is not None:
         figs.append(("training losses per epoch", loss))
     if maps.perimage is not None:
         r = maps.perimage
-        figs.append((f"per-image FSC vs ground truth (mean AUC {r.summary()['mean_auc']:.3f})",
-                     curves.plot_perimage_fsc(r.freqs, r.curves, r.psize_A, outdir / "perimage_fsc.png")))
+        figs.append(
+            (
+                f"per-image FSC vs ground truth (mean AUC {r.summary()['mean_auc']:.3f})",
+                curves.plot_perimage_fsc(r.freqs, r.curves, r.psize_A, outdir / "perimage_fsc.png"),
+            )
+        )
     return figs
 
 
@@ -252,14 +264,21 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
     figs = plot_steps(run_dir, outdir, res, maps)
     name, cl = res.first_clustering()
     files = maps.map_files.get(name)
-    rep = Report(f"cryoscape analysis of {run_dir} ({lat.path.name})", figures=figs,
-                 table_header=["centre", "particle", "particles in cluster", "map", "code"],
-                 commands=[cfg.command or _default_command(run_dir, lat, outdir),
-                           f"cryoscape volumes {run_dir} --z {outdir / name / 'centers.txt'} -o MAPDIR",
-                           f"cryoscape select {run_dir} --labels {outdir / name / 'labels.pkl'} "
-                           f"--kmeans {len(cl.centers)} --clusters 0 -o SELDIR"])
-    rep.notes.append(f"{len(lat.z)} particles, zdim {lat.z.shape[1]}; explained variance of PC1: "
-                     f"{res.pca.explained_variance_ratio[0]:.3f}")
+    rep = Report(
+        f"cryoscape analysis of {run_dir} ({lat.path.name})",
+        figures=figs,
+        table_header=["centre", "particle", "particles in cluster", "map", "code"],
+        commands=[
+            cfg.command or _default_command(run_dir, lat, outdir),
+            f"cryoscape volumes {run_dir} --z {outdir / name / 'centers.txt'} -o MAPDIR",
+            f"cryoscape select {run_dir} --labels {outdir / name / 'labels.pkl'} "
+            f"--kmeans {len(cl.centers)} --clusters 0 -o SELDIR",
+        ],
+    )
+    rep.notes.append(
+        f"{len(lat.z)} particles, zdim {lat.z.shape[1]}; explained variance of PC1: "
+        f"{res.pca.explained_variance_ratio[0]:.3f}"
+    )
     counts = np.bincount(cl.labels, minlength=len(cl.centers))
     for i, (c, ind) in enumerate(zip(cl.centers, cl.centers_ind)):
         fname = f"{name}/{files[i].name}" if files else "-"

@@ -34,8 +34,10 @@ class Report:
 
 def _img(png: Path, caption: str) -> str:
     data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -49,26 +51,34 @@ def _maps_html(maps: list[tuple[str, Mesh]]) -> str:
     out = []
     for label, mesh in maps:
         cap = f"{label} (level {mesh.level:.3g})"
-        out.append(f"<figure>{viewer_html(mesh, label, VIEWER_PX, VIEWER_PX)}"
-                   f"<figcaption>{html.escape(cap)}</figcaption></figure>")
-    note = ("<p>Isosurfaces (x right, y up, z towards you at first; true hand): drag to rotate, "
-            "wheel to zoom. Level: the lower of mean + 2 std and Otsu's threshold of each map.</p>")
+        out.append(
+            f"<figure>{viewer_html(mesh, label, VIEWER_PX, VIEWER_PX)}"
+            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+        )
+    note = (
+        "<p>Isosurfaces (x right, y up, z towards you at first; true hand): drag to rotate, "
+        "wheel to zoom. Level: the lower of mean + 2 std and Otsu's threshold of each map.</p>"
+    )
     return note + '<div class="maps">' + "".join(out) + "</div>"
 
 
-_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-          "figure{display:inline-block;margin:.5em;vertical-align:top}"
-          "img{max-width:100%}figcaption{font-size:.85em;color:#444}"
-          "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px}"
-          "canvas.iso-canvas{border:1px solid #ddd;cursor:grab;display:block}pre{background:#f4f4f4;padding:.5em}")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    "figure{display:inline-block;margin:.5em;vertical-align:top}"
+    "img{max-width:100%}figcaption{font-size:.85em;color:#444}"
+    "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px}"
+    "canvas.iso-canvas{border:1px solid #ddd;cursor:grab;display:block}pre{background:#f4f4f4;padding:.5em}"
+)
 
 
 def write_report(rep: Report, path: str | Path) -> Path:
     """Write ``rep`` as one HTML file at ``path``."""
     path = Path(path)
     head = viewer_script() if rep.maps else ""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}</title>"
-             f"<style>{_STYLE}</style>{head}</head><body><h1>{html.escape(rep.title)}</h1>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}</title>"
+        f"<style>{_STYLE}</style>{head}</head><body><h1>{html.escape(rep.title)}</h1>"
+    ]
     parts += [f"<p>{html.escape(n)}</p>" for n in rep.notes]
     if rep.figures:
         parts.append("<h2>Latent space and training</h2>" + "".join(_img(p, c) for c, p in rep.figures))

@@ -45,8 +45,11 @@ def run_particles(run_dir: str | Path) -> RunParticles:
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
-        print(f"warning: {run_dir} has no config.yaml: indices are written relative to the run's "
-              "particles and no star/cs subsets are made", file=sys.stderr)
+        print(
+            f"warning: {run_dir} has no config.yaml: indices are written relative to the run's "
+            "particles and no star/cs subsets are made",
+            file=sys.stderr,
+        )
         return RunParticles(None, {}, None, None)
     try:
         data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
@@ -142,19 +145,28 @@ def load_source(rp: RunParticles) -> ParticleSet | None:
     if rp.particles is None or rp.particles.suffix.lower() not in (".star", ".cs"):
         return None
     try:
-        pset = load_particles(rp.particles, images="optional", need_box=False,
-                              **{k: v for k, v in rp.load_kwargs.items() if v is not None})
+        pset = load_particles(
+            rp.particles,
+            images="optional",
+            need_box=False,
+            **{k: v for k, v in rp.load_kwargs.items() if v is not None},
+        )
     except InputError as e:
         print(f"warning: cannot read the run's particles ({e}); writing index files only", file=sys.stderr)
         return None
     if rp.run_ind is not None and len(rp.run_ind) and rp.run_ind.max() >= pset.n:
-        raise InputError(f"the run's --ind refers to row {rp.run_ind.max()} but the file has {pset.n}",
-                         rp.particles)
+        raise InputError(f"the run's --ind refers to row {rp.run_ind.max()} but the file has {pset.n}", rp.particles)
     return pset
 
 
-def write_selection(name: str, ind: np.ndarray, outdir: str | os.PathLike, rp: RunParticles,
-                    source: ParticleSet | None = None, formats: Sequence[str] | None = None) -> list[Path]:
+def write_selection(
+    name: str,
+    ind: np.ndarray,
+    outdir: str | os.PathLike,
+    rp: RunParticles,
+    source: ParticleSet | None = None,
+    formats: Sequence[str] | None = None,
+) -> list[Path]:
     """Write ``NAME.pkl`` (rows of the original file) and, with a readable star/cs ``source``,
     the subset in each of ``formats`` (``.star``, ``.cs``; default ``.star``, and ``.cs`` too
     for cryoSPARC input). ``ind`` are run-relative (rows of ``z.npy``). Returns the files written."""
@@ -178,8 +190,9 @@ def write_selection(name: str, ind: np.ndarray, outdir: str | os.PathLike, rp: R
     return written
 
 
-def write_selections(selections: dict[str, np.ndarray], n_run: int, outdir: Path, rp: RunParticles,
-                     with_complement: bool) -> dict[str, int]:
+def write_selections(
+    selections: dict[str, np.ndarray], n_run: int, outdir: Path, rp: RunParticles, with_complement: bool
+) -> dict[str, int]:
     """Write every selection (and ``NAME_complement`` when asked); returns name -> count."""
     source = load_source(rp)
     counts = {}
@@ -260,8 +273,7 @@ def make_selections(cfg: SelectConfig, z: np.ndarray) -> tuple[dict[str, np.ndar
     return cluster_selections(_cluster_labels(cfg, z), clusters), cfg.clusters is not None
 
 
-def select_run(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig,
-               epoch: int | None = None) -> dict[str, int]:
+def select_run(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig, epoch: int | None = None) -> dict[str, int]:
     """Select particles of a trained run (``z.npy``, or ``z.<epoch>.npy``) and write each
     selection into ``outdir`` (see :func:`write_selection`); returns name -> particle count."""
     from cryoscape.analysis.latent import read_run_latents

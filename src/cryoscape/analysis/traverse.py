@@ -41,8 +41,9 @@ class LatentGraph:
     degree: np.ndarray
 
 
-def neighbor_graph(z: np.ndarray, avg_neighbors: float = DEFAULT_AVG_NEIGHBORS,
-                   max_neighbors: int = DEFAULT_MAX_NEIGHBORS) -> LatentGraph:
+def neighbor_graph(
+    z: np.ndarray, avg_neighbors: float = DEFAULT_AVG_NEIGHBORS, max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+) -> LatentGraph:
     """Link each code to its ``max_neighbors`` nearest codes closer than a threshold chosen so
     the mean number of links per node is ``avg_neighbors``.
 
@@ -98,17 +99,22 @@ def _segment(graph, a: int, b: int, threshold: float) -> list[int]:
 
     dist, pred = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
     if not np.isfinite(dist[b]):
-        raise InputError(f"anchors {a} and {b} are not connected in the nearest-neighbour graph "
-                         f"(threshold {threshold:.4g}); choose other anchors or raise --avg-neighbors")
+        raise InputError(
+            f"anchors {a} and {b} are not connected in the nearest-neighbour graph "
+            f"(threshold {threshold:.4g}); choose other anchors or raise --avg-neighbors"
+        )
     path = [b]
     while path[-1] != a:
         path.append(int(pred[path[-1]]))
     return path[::-1]
 
 
-def graph_traversal(z: np.ndarray, anchors: list[int] | np.ndarray,
-                    avg_neighbors: float = DEFAULT_AVG_NEIGHBORS,
-                    max_neighbors: int = DEFAULT_MAX_NEIGHBORS) -> GraphPath:
+def graph_traversal(
+    z: np.ndarray,
+    anchors: list[int] | np.ndarray,
+    avg_neighbors: float = DEFAULT_AVG_NEIGHBORS,
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS,
+) -> GraphPath:
     """The shortest on-data path through ``anchors`` (particle indices, in order)."""
     z = np.asarray(z, np.float32)
     anchors = [int(a) for a in anchors]

@@ -33,7 +33,7 @@ class TrainedRun:
 
     model: ReconModel
     psize_A: float | None  # pixel size of the training images; None if the config lacks it
-    norm_std: float        # multiply decoder units by this to get the data's units
+    norm_std: float  # multiply decoder units by this to get the data's units
     weights: Path
 
 
@@ -78,8 +78,7 @@ def load_run(outdir: str | Path, epoch: int | None = None, device: str | torch.d
     psize = data.get("psize_A")
     norm = data.get("norm")
     if norm is None:
-        print(f"warning: {outdir / 'config.yaml'} has no data.norm; maps stay in normalised units",
-              file=sys.stderr)
+        print(f"warning: {outdir / 'config.yaml'} has no data.norm; maps stay in normalised units", file=sys.stderr)
         std = 1.0
     else:
         std = float(norm[1])
@@ -112,8 +111,14 @@ def read_latents(path: str | Path, zdim: int) -> np.ndarray:
     return z
 
 
-def generate_volumes(model: ReconModel, zs: np.ndarray | torch.Tensor | None, D: int | None = None,
-                     batch: int = DEFAULT_BATCH, *, scale: float = 1.0) -> Iterator[np.ndarray]:
+def generate_volumes(
+    model: ReconModel,
+    zs: np.ndarray | torch.Tensor | None,
+    D: int | None = None,
+    batch: int = DEFAULT_BATCH,
+    *,
+    scale: float = 1.0,
+) -> Iterator[np.ndarray]:
     """Yield ``(D, D, D)`` float32 maps [z, y, x], one per row of ``zs: (M, zdim)``, in order.
 
     ``zs`` None (homogeneous model) yields one map. ``D`` defaults to the training box (see
@@ -127,7 +132,7 @@ def generate_volumes(model: ReconModel, zs: np.ndarray | torch.Tensor | None, D:
         return
     zs = torch.as_tensor(np.asarray(zs, dtype=np.float32)).reshape(-1, model.zdim)
     for a in range(0, zs.shape[0], max(1, batch)):
-        for vol in maker.volumes(zs[a:a + batch]).cpu().numpy():
+        for vol in maker.volumes(zs[a : a + batch]).cpu().numpy():
             yield vol * np.float32(scale)
 
 
@@ -136,8 +141,15 @@ def mirror_z(vol: np.ndarray) -> np.ndarray:
     return np.roll(vol[::-1], 1, axis=0)
 
 
-def write_volumes(vols: Iterable[np.ndarray], voldir: str | Path, psize_A: float, *,
-                  flip: bool = False, invert: bool = False, prefix: str = "vol_") -> list[Path]:
+def write_volumes(
+    vols: Iterable[np.ndarray],
+    voldir: str | Path,
+    psize_A: float,
+    *,
+    flip: bool = False,
+    invert: bool = False,
+    prefix: str = "vol_",
+) -> list[Path]:
     """Write ``voldir/vol_0000.mrc``, ... in order; ``flip`` mirrors z, ``invert`` negates."""
     voldir = Path(voldir)
     voldir.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,7 @@ def main(args: argparse.Namespace) -> int:
     label = "" if lat.epoch is None else f".{lat.epoch}"
     outdir = Path(args.outdir) if args.outdir else run_dir / f"analyze{label}"
     names = {f.name for f in fields(AnalyzeConfig)} - {"command"}
-    cfg = AnalyzeConfig(**{k: v for k, v in vars(args).items() if k in names},
-                        command=_typed_command())
+    cfg = AnalyzeConfig(**{k: v for k, v in vars(args).items() if k in names}, command=_typed_command())
     with run_lock(outdir, "analyze"):
         say(f"{lat.z.shape[0]} particles, zdim {lat.z.shape[1]} from {lat.path}; writing to {outdir}")
         run_analysis(cfg, run_dir, lat, outdir)

@@ -25,22 +25,42 @@ from cryoscape.cli.options import add_device, add_outdir, add_particles, add_see
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_particles(p)
-    add_outdir(p, required=True, metavar="OUT", aliases=("--output",),
-               help="output map OUT.mrc (half-maps and FSC go beside it)")
+    add_outdir(
+        p,
+        required=True,
+        metavar="OUT",
+        aliases=("--output",),
+        help="output map OUT.mrc (half-maps and FSC go beside it)",
+    )
     p.add_argument("--first", type=int, metavar="N", help="use only the first N particles (after --ind)")
     p.add_argument("--no-ctf", action="store_true", help="ignore the CTF (e.g. for CTF-free simulations)")
-    p.add_argument("--invert", "--uninvert-data", dest="invert", action="store_true",
-                   help="flip the image sign first: for black-on-white data (cryoDRGN's --uninvert-data)")
+    p.add_argument(
+        "--invert",
+        "--uninvert-data",
+        dest="invert",
+        action="store_true",
+        help="flip the image sign first: for black-on-white data (cryoDRGN's --uninvert-data)",
+    )
     p.add_argument("--batch-size", type=int, default=256, help="images per batch (default: 256)")
-    p.add_argument("--reg", type=float, default=1e-2,
-                   help="floor of the Wiener regulariser as a fraction of the mean CTF^2 weight (default: 0.01)")
-    p.add_argument("--no-window", action="store_true",
-                   help="do not taper images with a soft circular window (radius 0.85-0.99 of the box)")
-    p.add_argument("--gridding", action="store_true",
-                   help="divide out the interpolation envelope (more accurate on high-SNR data, "
-                        "noisier edges on real data)")
-    p.add_argument("--no-wiener", action="store_true",
-                   help="do not filter the full map with the SSNR measured by the half-map FSC")
+    p.add_argument(
+        "--reg",
+        type=float,
+        default=1e-2,
+        help="floor of the Wiener regulariser as a fraction of the mean CTF^2 weight (default: 0.01)",
+    )
+    p.add_argument(
+        "--no-window",
+        action="store_true",
+        help="do not taper images with a soft circular window (radius 0.85-0.99 of the box)",
+    )
+    p.add_argument(
+        "--gridding",
+        action="store_true",
+        help="divide out the interpolation envelope (more accurate on high-SNR data, noisier edges on real data)",
+    )
+    p.add_argument(
+        "--no-wiener", action="store_true", help="do not filter the full map with the SSNR measured by the half-map FSC"
+    )
     add_device(p)
     add_seed(p)
     add_threads(p)
@@ -76,17 +96,33 @@ def main(args: argparse.Namespace) -> int:
     )
 
     device = setup_torch(args.threads, args.device)
-    pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args),
-                          use_ctf=not args.no_ctf, images="require")
+    pset = load_particles(
+        args.particles,
+        datadir=args.datadir,
+        poses=args.poses,
+        ctf=args.ctf,
+        ind=args.ind,
+        box=args.box,
+        apix=args.apix,
+        optics=optics_fill(args),
+        use_ctf=not args.no_ctf,
+        images="require",
+    )
     print_warnings("backproject", pset)
     if args.first is not None and args.first < pset.n:
         pset = pset.subset(np.arange(args.first))
     stack = posed_stack(pset, use_ctf=not args.no_ctf)
     which = split_halves(pset.n, args.seed, random_subset(pset))
-    cfg = BackprojectConfig(use_ctf=not args.no_ctf, invert=args.invert, batch_size=args.batch_size,
-                            reg=args.reg, wiener=not args.no_wiener,
-                            window=not args.no_window, gridding=args.gridding, device=device)
+    cfg = BackprojectConfig(
+        use_ctf=not args.no_ctf,
+        invert=args.invert,
+        batch_size=args.batch_size,
+        reg=args.reg,
+        wiener=not args.no_wiener,
+        window=not args.no_window,
+        gridding=args.gridding,
+        device=device,
+    )
     print(f"backprojecting {pset.n} particles, box {stack.box}, {stack.psize_A:.4f} Å/px on {device}")
     with tqdm(total=pset.n, unit="img", desc="backproject") as bar:
         rec = reconstruct_halves(stack, cfg, which, progress=bar.update)

@@ -56,14 +56,25 @@ def main(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     need_box = bool(args.poses_pkl or args.ctf_pkl or args.outdir)
-    pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="optional",
-                          need_box=need_box)
+    pset = load_particles(
+        args.particles,
+        datadir=args.datadir,
+        poses=args.poses,
+        ctf=args.ctf,
+        ind=args.ind,
+        box=args.box,
+        apix=args.apix,
+        optics=optics_fill(args),
+        images="optional",
+        need_box=need_box,
+    )
     print_warnings("convert", pset)
     if args.poses_pkl and pset.rotations is None:
         if pset.source_format == "cs":
-            raise InputError(f"no 3D alignments (alignments3D/pose) in {pset.source}; use a refinement "
-                             "job's particles or --poses", pset.source)
+            raise InputError(
+                f"no 3D alignments (alignments3D/pose) in {pset.source}; use a refinement job's particles or --poses",
+                pset.source,
+            )
         raise InputError("no poses (_rlnAngleRot/Tilt/Psi) to write; pass --poses", pset.source)
     if args.ctf_pkl and pset.ctf is None:
         raise InputError("no CTF parameters to write; pass --ctf", pset.source)

@@ -28,15 +28,22 @@ from cryoscape.cli.options import add_device, add_epoch, add_seed
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="output folder of cryoscape train (or a cryoDRGN run: no maps)")
     add_epoch(p)
-    p.add_argument("--analysis", metavar="DIR", help="cryoscape analyze folder for UMAP and cluster "
-                                                       "labels (default: RUN/analyze.<epoch> if present)")
+    p.add_argument(
+        "--analysis",
+        metavar="DIR",
+        help="cryoscape analyze folder for UMAP and cluster labels (default: RUN/analyze.<epoch> if present)",
+    )
     p.add_argument("--port", type=int, default=8050, help="port (default: 8050; 0: any free port)")
-    p.add_argument("--host", help="address to listen on (default: 127.0.0.1). Another address exposes "
-                                  "the run to anyone who can reach this machine")
+    p.add_argument(
+        "--host",
+        help="address to listen on (default: 127.0.0.1). Another address exposes "
+        "the run to anyone who can reach this machine",
+    )
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
     add_device(p, purpose="maps")
-    p.add_argument("--max-points", type=int, default=10000,
-                   help="particles drawn at most (a random subset beyond; default: 10000)")
+    p.add_argument(
+        "--max-points", type=int, default=10000, help="particles drawn at most (a random subset beyond; default: 10000)"
+    )
     add_seed(p)
 
 
@@ -53,8 +60,10 @@ def main(args: argparse.Namespace) -> int:
     for w in state.warnings:
         say(f"warning: {w}")
     if args.host is not None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        say(f"warning: listening on {args.host}: anyone who can reach this machine can see the run "
-            "and write into its folder (there is no login)")
+        say(
+            f"warning: listening on {args.host}: anyone who can reach this machine can see the run "
+            "and write into its folder (there is no login)"
+        )
     with _lock(state.out_dir):
         return _serve(args, state)
 

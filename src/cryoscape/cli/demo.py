@@ -22,16 +22,24 @@ from cryoscape.cli.options import add_outdir, add_seed
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_outdir(p, default="cryoscape_demo", help="output folder (default: cryoscape_demo)")
-    p.add_argument("--kind", choices=("continuous", "compositional"), default="continuous",
-                   help="heterogeneity of the demo dataset (default: continuous hinge motion)")
+    p.add_argument(
+        "--kind",
+        choices=("continuous", "compositional"),
+        default="continuous",
+        help="heterogeneity of the demo dataset (default: continuous hinge motion)",
+    )
     p.add_argument("-n", "--n-particles", type=int, default=3000, help="particles (default: 3000)")
     p.add_argument("-D", "--box", type=int, default=64, help="box size in pixels (default: 64)")
     p.add_argument("--snr", type=float, default=0.1, help="signal-to-noise ratio (default: 0.1)")
     p.add_argument("--zdim", type=int, default=8, help="latent dimension (default: 8)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     add_seed(p)
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="train in bf16 mixed precision (default: where the machine computes bf16 natively)")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train in bf16 mixed precision (default: where the machine computes bf16 natively)",
+    )
 
 
 def _run(argv: list[str]) -> None:
@@ -54,13 +62,41 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.outdir)
     data, train = out / "data", out / "train"
     t0 = time.perf_counter()
-    _run(["simulate", "--demo", "--kind", args.kind, "-n", str(args.n_particles), "-D", str(args.box),
-          "--snr", str(args.snr), "--seed", str(args.seed), "-o", str(data)])
+    _run(
+        [
+            "simulate",
+            "--demo",
+            "--kind",
+            args.kind,
+            "-n",
+            str(args.n_particles),
+            "-D",
+            str(args.box),
+            "--snr",
+            str(args.snr),
+            "--seed",
+            str(args.seed),
+            "-o",
+            str(data),
+        ]
+    )
     (out / "backproject").mkdir(parents=True, exist_ok=True)
     _run(["backproject", str(data / "particles.star"), "-o", str(out / "backproject" / "consensus.mrc")])
-    _run(["train", str(data / "particles.star"), "-o", str(train), "--zdim", str(args.zdim),
-          "-n", str(args.epochs), "--seed", str(args.seed),
-          *([] if args.amp is None else ["--amp" if args.amp else "--no-amp"])])
+    _run(
+        [
+            "train",
+            str(data / "particles.star"),
+            "-o",
+            str(train),
+            "--zdim",
+            str(args.zdim),
+            "-n",
+            str(args.epochs),
+            "--seed",
+            str(args.seed),
+            *([] if args.amp is None else ["--amp" if args.amp else "--no-amp"]),
+        ]
+    )
     z = np.load(train / "z.npy")
     save_text_array(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
     _run(["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")])

@@ -31,11 +31,15 @@ def describe_volume(path: Path) -> list[str]:
 
     vol, psize = read_volume(path)
     D = vol.shape[0]
-    return [f"file: {path}", "format: MRC volume (map)",
-            f"box: {D}^3 voxels, voxel size {psize:.4g} Å ({D * psize:.4g} Å across)" if psize
-            else f"box: {D}^3 voxels, voxel size not set in the header (give --apix where needed)",
-            f"density min / mean / max: {vol.min():.4g} / {vol.mean():.4g} / {vol.max():.4g}, rms {vol.std():.4g}",
-            f"(if this is a stack of {D} images rather than a map, name it .mrcs)"]
+    return [
+        f"file: {path}",
+        "format: MRC volume (map)",
+        f"box: {D}^3 voxels, voxel size {psize:.4g} Å ({D * psize:.4g} Å across)"
+        if psize
+        else f"box: {D}^3 voxels, voxel size not set in the header (give --apix where needed)",
+        f"density min / mean / max: {vol.min():.4g} / {vol.mean():.4g} / {vol.max():.4g}, rms {vol.std():.4g}",
+        f"(if this is a stack of {D} images rather than a map, name it .mrcs)",
+    ]
 
 
 def describe_pickle(path: Path) -> list[str]:
@@ -49,21 +53,26 @@ def describe_pickle(path: Path) -> list[str]:
     a = np.asarray(obj) if isinstance(obj, np.ndarray) else None
     if (isinstance(obj, (tuple, list)) and len(obj) == 2) or (a is not None and a.ndim == 3):
         rot, trans = read_poses(path)
-        out += ["format: cryoDRGN pose pickle" + (" (rotations only)" if trans is None else " (rot, trans)"),
-                f"particles: {len(rot)}"]
+        out += [
+            "format: cryoDRGN pose pickle" + (" (rotations only)" if trans is None else " (rot, trans)"),
+            f"particles: {len(rot)}",
+        ]
         if trans is not None:
             out.append(f"translations (fraction of box) x min / median / max: {value_range(trans[:, 0])}")
             out.append(f"translations (fraction of box) y min / median / max: {value_range(trans[:, 1])}")
         return out
     if a is not None and a.ndim == 2 and a.shape[1] == len(CRYODRGN_CTF_COLUMNS):
         c = read_ctf(path)
-        out += ["format: cryoDRGN CTF pickle (N x 9)", f"particles: {len(c)}",
-                f"box: {value_range(c[:, 0])} px; pixel size {value_range(c[:, 1])} Å",
-                f"defocus U min / median / max: {value_range(c[:, 2])} Å",
-                f"defocus V min / median / max: {value_range(c[:, 3])} Å",
-                f"voltage {value_range(c[:, 5])} kV, Cs {value_range(c[:, 6])} mm, "
-                f"amplitude contrast {value_range(c[:, 7])}, "
-                f"phase shift {value_range(c[:, 8])}°"]
+        out += [
+            "format: cryoDRGN CTF pickle (N x 9)",
+            f"particles: {len(c)}",
+            f"box: {value_range(c[:, 0])} px; pixel size {value_range(c[:, 1])} Å",
+            f"defocus U min / median / max: {value_range(c[:, 2])} Å",
+            f"defocus V min / median / max: {value_range(c[:, 3])} Å",
+            f"voltage {value_range(c[:, 5])} kV, Cs {value_range(c[:, 6])} mm, "
+            f"amplitude contrast {value_range(c[:, 7])}, "
+            f"phase shift {value_range(c[:, 8])}°",
+        ]
         if np.any(c[:, 2] == 0):
             out.append(f"WARNING: {int(np.sum(c[:, 2] == 0))} particles have defocus 0")
         return out

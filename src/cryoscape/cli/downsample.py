@@ -32,8 +32,16 @@ def main(args: argparse.Namespace) -> int:
 
     from cryoscape.data.downsample import plan_downsample
 
-    job = plan_downsample(args.particles, args.outdir, args.box, out_star=args.out_star, out_cs=args.out_cs,
-                          datadir=args.datadir, apix=args.apix, optics=optics_fill(args))
+    job = plan_downsample(
+        args.particles,
+        args.outdir,
+        args.box,
+        out_star=args.out_star,
+        out_cs=args.out_cs,
+        datadir=args.datadir,
+        apix=args.apix,
+        optics=optics_fill(args),
+    )
     if job.pset is not None:
         print_warnings("downsample", job.pset)
     with tqdm(total=len(job.images), unit="img", desc=f"downsample {job.images.box}->{args.box}") as bar:

@@ -22,8 +22,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("map2", help="second map (.mrc), same box")
     p.add_argument("--mask", help="'auto' for an automatic soft mask, or a mask .mrc of the same box")
     p.add_argument("--apix", type=float, help="voxel size in Å (default: from the map header)")
-    add_outdir(p, default="fsc.png", metavar="OUT", aliases=("--output",),
-               help="plot to write; the table goes beside it as .txt (default: fsc.png)")
+    add_outdir(
+        p,
+        default="fsc.png",
+        metavar="OUT",
+        aliases=("--output",),
+        help="plot to write; the table goes beside it as .txt (default: fsc.png)",
+    )
 
 
 def _voxel_size(args: argparse.Namespace, ps1: float, ps2: float) -> float:
@@ -36,8 +41,10 @@ def _voxel_size(args: argparse.Namespace, ps1: float, ps2: float) -> float:
     if ps1 <= 0:
         raise InputError("the header has no voxel size; give --apix", args.map1)
     if ps2 > 0 and abs(ps1 - ps2) > 1e-3 * ps1:
-        raise InputError(f"voxel size {ps2:.4f} Å differs from {args.map1}'s {ps1:.4f} Å; give --apix "
-                         "if the header is wrong", args.map2)
+        raise InputError(
+            f"voxel size {ps2:.4f} Å differs from {args.map1}'s {ps1:.4f} Å; give --apix if the header is wrong",
+            args.map2,
+        )
     return ps1
 
 

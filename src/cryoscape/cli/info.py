@@ -15,8 +15,13 @@ from cryoscape.cli.common import optics_fill
 from cryoscape.cli.describe import value_range
 from cryoscape.cli.options import add_particles
 
-FORMATS = {"star": "RELION star", "cs": "cryoSPARC .cs", "mrcs": "MRC stack", "mrc": "MRC stack",
-           "txt": "list of MRC stacks"}
+FORMATS = {
+    "star": "RELION star",
+    "cs": "cryoSPARC .cs",
+    "mrcs": "MRC stack",
+    "mrc": "MRC stack",
+    "txt": "list of MRC stacks",
+}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -30,29 +35,41 @@ def _lines(pset) -> list[str]:
     fmt = FORMATS.get(pset.source_format, pset.source_format)
     if pset.source_format == "star":
         fmt += f" (RELION {pset.info.star_version or '?'} format)"
-    out = [f"file: {pset.source}", f"format: {fmt}", f"particles: {pset.n}",
-           f"box: {pset.box} px" if pset.box else "box: unknown (pass -D/--box)"]
+    out = [
+        f"file: {pset.source}",
+        f"format: {fmt}",
+        f"particles: {pset.n}",
+        f"box: {pset.box} px" if pset.box else "box: unknown (pass -D/--box)",
+    ]
     out += _optics_lines(pset)
-    out.append(f"poses: {'yes' if pset.rotations is not None else 'no'}"
-               + (f" (from {pset.info.cs_alignments.rstrip('/')})" if pset.info.cs_alignments else ""))
+    out.append(
+        f"poses: {'yes' if pset.rotations is not None else 'no'}"
+        + (f" (from {pset.info.cs_alignments.rstrip('/')})" if pset.info.cs_alignments else "")
+    )
     if pset.shifts_A is not None and pset.n:
-        out.append(f"shifts (Å) x min/median/max: {value_range(pset.shifts_A[:, 0])}; "
-                   f"y: {value_range(pset.shifts_A[:, 1])}")
+        out.append(
+            f"shifts (Å) x min/median/max: {value_range(pset.shifts_A[:, 0])}; y: {value_range(pset.shifts_A[:, 1])}"
+        )
     else:
         out.append("shifts: no")
     c = pset.ctf
     if c is not None and pset.n:
-        out.append(f"CTF: yes; defocus U (Å) min/median/max: {value_range(c.defocus_u_A)}; "
-                   f"V: {value_range(c.defocus_v_A)}")
-        out.append(f"voltage: {', '.join(f'{v:g}' for v in np.unique(c.voltage_kV))} kV; "
-                   f"Cs: {', '.join(f'{v:g}' for v in np.unique(c.cs_mm))} mm; "
-                   f"amplitude contrast: {', '.join(f'{v:g}' for v in np.unique(c.amp_contrast))}")
+        out.append(
+            f"CTF: yes; defocus U (Å) min/median/max: {value_range(c.defocus_u_A)}; V: {value_range(c.defocus_v_A)}"
+        )
+        out.append(
+            f"voltage: {', '.join(f'{v:g}' for v in np.unique(c.voltage_kV))} kV; "
+            f"Cs: {', '.join(f'{v:g}' for v in np.unique(c.cs_mm))} mm; "
+            f"amplitude contrast: {', '.join(f'{v:g}' for v in np.unique(c.amp_contrast))}"
+        )
         filled = pset.info.optics_filled
         if filled:
             from cryoscape.io.optics import OPTIONS
 
-            out.append("not in the file, given on the command line: " + ", ".join(
-                f"{OPTIONS[k][1]} {v:g} ({OPTIONS[k][0]})" for k, v in filled.items()))
+            out.append(
+                "not in the file, given on the command line: "
+                + ", ".join(f"{OPTIONS[k][1]} {v:g} ({OPTIONS[k][0]})" for k, v in filled.items())
+            )
     else:
         out.append("CTF: no")
     if pset.images is not None:
@@ -123,8 +140,17 @@ def main(args: argparse.Namespace) -> int:
     if path.is_file() and looks_like_volume(path):
         print("\n".join(describe_volume(path)))
         return 0
-    pset = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                          ind=args.ind, box=args.box, apix=args.apix, optics=optics_fill(args), images="optional",
-                          need_box=False)
+    pset = load_particles(
+        args.particles,
+        datadir=args.datadir,
+        poses=args.poses,
+        ctf=args.ctf,
+        ind=args.ind,
+        box=args.box,
+        apix=args.apix,
+        optics=optics_fill(args),
+        images="optional",
+        need_box=False,
+    )
     print("\n".join(_lines(pset)))
     return 0

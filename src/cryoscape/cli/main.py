@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, modname in COMMANDS.items():
         mod = importlib.import_module(f"cryoscape.cli.{modname}")
         doc = (mod.__doc__ or "").strip()
-        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else "", description=doc,
-                           formatter_class=HelpFormatter)
+        p = sub.add_parser(
+            name, help=doc.splitlines()[0] if doc else "", description=doc, formatter_class=HelpFormatter
+        )
         mod.add_args(p)
         p.set_defaults(_main=mod.main)
     return parser

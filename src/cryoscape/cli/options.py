@@ -33,12 +33,20 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             action.option_strings = saved
 
 
-def add_outdir(p: Container, *, help: str, required: bool = False, default: str | None = None,
-               metavar: str | None = None, aliases: Sequence[str] = ()) -> argparse.Action:
+def add_outdir(
+    p: Container,
+    *,
+    help: str,
+    required: bool = False,
+    default: str | None = None,
+    metavar: str | None = None,
+    aliases: Sequence[str] = (),
+) -> argparse.Action:
     """``-o/--outdir`` (dest ``outdir``): where a command writes. ``aliases`` are the old long
     spellings (``--out``, ``--output``), still accepted so existing scripts keep working."""
-    action = p.add_argument("-o", "--outdir", *aliases, dest="outdir", required=required, default=default,
-                            metavar=metavar, help=help)
+    action = p.add_argument(
+        "-o", "--outdir", *aliases, dest="outdir", required=required, default=default, metavar=metavar, help=help
+    )
     setattr(action, _HIDDEN, tuple(aliases))
     return action
 
@@ -83,5 +91,9 @@ def add_particles(p: Container, *, positional: bool = True, metadata: bool = Tru
     g = p.add_argument_group("optics the file lacks (used only where it has none; the value used is printed)")
     g.add_argument("--voltage", type=float, metavar="KV", help="acceleration voltage, kV")
     g.add_argument("--cs", type=float, metavar="MM", help="spherical aberration, mm")
-    g.add_argument("--amp-contrast", type=float, metavar="FRACTION",
-                   help="amplitude contrast, a fraction (0.1 is cryoDRGN's default)")
+    g.add_argument(
+        "--amp-contrast",
+        type=float,
+        metavar="FRACTION",
+        help="amplitude contrast, a fraction (0.1 is cryoDRGN's default)",
+    )

@@ -34,8 +34,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", nargs=3, metavar=("DIM", "OP", "VALUE"), help="e.g. pc1 gt 1.5, 0 '<' -2, norm ge 3")
     g.add_argument("--ind", metavar="FILE", help="index file (.pkl/.npy) of the run's particles")
     p.add_argument("--clusters", type=int, nargs="+", metavar="C", help="with --kmeans/--gmm: keep these clusters")
-    p.add_argument("--labels", metavar="PKL",
-                   help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)")
+    p.add_argument(
+        "--labels", metavar="PKL", help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)"
+    )
     add_outdir(p, required=True, metavar="SELDIR", help="output folder")
     add_epoch(p, reads="z.N.npy")
     add_seed(p)
@@ -44,9 +45,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.select import SelectConfig, select_run
 
-    cfg = SelectConfig(kmeans=args.kmeans, gmm=args.gmm, ind=args.ind, labels=args.labels, seed=args.seed,
-                       threshold=tuple(args.threshold) if args.threshold else None,
-                       clusters=tuple(args.clusters) if args.clusters is not None else None)
+    cfg = SelectConfig(
+        kmeans=args.kmeans,
+        gmm=args.gmm,
+        ind=args.ind,
+        labels=args.labels,
+        seed=args.seed,
+        threshold=tuple(args.threshold) if args.threshold else None,
+        clusters=tuple(args.clusters) if args.clusters is not None else None,
+    )
     counts = select_run(args.run, args.outdir, cfg, args.epoch)
     for name, n in counts.items():
         print(f"{name}: {n} particles", file=sys.stderr)

@@ -27,27 +27,42 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("volumes", nargs="*", metavar="VOL.mrc", help="ground-truth maps sharing one box")
     src.add_argument("--demo", action="store_true", help="use the built-in demo molecule")
     src.add_argument("--pdb", action="append", metavar="FILE", help="PDB/mmCIF model (repeat for more)")
-    src.add_argument("--kind", "--demo-kind", dest="kind", choices=("continuous", "compositional", "both"),
-                     help="heterogeneity: continuous (hinge / ordered maps), compositional (states) or "
-                          "both (demo only); default continuous for --demo, compositional otherwise")
-    src.add_argument("--dist", default="uniform", choices=("uniform", "cooperative", "noncontiguous"),
-                     help="distribution of the continuous coordinate t (default: uniform)")
-    src.add_argument("--proportions", type=float, nargs="+", metavar="P",
-                     help="relative abundance of each state (default: equal)")
+    src.add_argument(
+        "--kind",
+        "--demo-kind",
+        dest="kind",
+        choices=("continuous", "compositional", "both"),
+        help="heterogeneity: continuous (hinge / ordered maps), compositional (states) or "
+        "both (demo only); default continuous for --demo, compositional otherwise",
+    )
+    src.add_argument(
+        "--dist",
+        default="uniform",
+        choices=("uniform", "cooperative", "noncontiguous"),
+        help="distribution of the continuous coordinate t (default: uniform)",
+    )
+    src.add_argument(
+        "--proportions", type=float, nargs="+", metavar="P", help="relative abundance of each state (default: equal)"
+    )
     src.add_argument("--t-bins", type=int, default=100, help="volumes on the t grid (default: 100)")
-    src.add_argument("--exact-counts", action="store_true",
-                     help="use every t bin equally often (uniform --dist) and give states exactly "
-                          "their --proportions, instead of independent random draws")
+    src.add_argument(
+        "--exact-counts",
+        action="store_true",
+        help="use every t bin equally often (uniform --dist) and give states exactly "
+        "their --proportions, instead of independent random draws",
+    )
     src.add_argument("--max-angle", type=float, default=50.0, help="demo hinge angle at t=1, degrees (default: 50)")
-    src.add_argument("--resolution", type=float, help="rendering resolution in Å for --demo/--pdb "
-                                                       "(default: 2.5 pixels)")
+    src.add_argument(
+        "--resolution", type=float, help="rendering resolution in Å for --demo/--pdb (default: 2.5 pixels)"
+    )
     img = p.add_argument_group("images")
     add_outdir(img, required=True, help="output folder")
     img.add_argument("-n", "--n-particles", type=int, default=5000, help="number of particles (default: 5000)")
     img.add_argument("-D", "--box", type=int, help="box size (demo/pdb; default 64); maps keep theirs")
     img.add_argument("--apix", type=float, help="pixel size in Å (default: demo 3*64/D, maps: header, pdb: fit)")
-    img.add_argument("--snr", type=float, default=0.1,
-                     help="signal variance / noise variance; inf for none (default: 0.1)")
+    img.add_argument(
+        "--snr", type=float, default=0.1, help="signal variance / noise variance; inf for none (default: 0.1)"
+    )
     img.add_argument("--shift-max", type=float, help="max |shift| per axis in pixels (default: D/16)")
     img.add_argument("--poses", help="take rotations (and shifts) from a cryoDRGN pose .pkl or a .star/.cs")
     ctf = p.add_argument_group("CTF")
@@ -59,11 +74,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     ctf.add_argument("--cs", type=float, default=2.7, help="spherical aberration, mm (default: 2.7)")
     ctf.add_argument("--amp-contrast", type=float, default=0.1, help="amplitude contrast (default: 0.1)")
     ctf.add_argument("--bfactor", type=float, default=0.0, help="envelope B-factor, Å^2 (default: 0)")
-    ctf.add_argument("--bfactor-max", type=float, metavar="B",
-                     help="per-particle B-factor drawn uniformly in [--bfactor, B] Å^2")
-    ctf.add_argument("--hide-bfactor", action="store_true",
-                     help="write B = 0 to the star/cs (ground_truth.npz keeps the true values), as "
-                          "real metadata and cryoDRGN's ctf.pkl carry none")
+    ctf.add_argument(
+        "--bfactor-max", type=float, metavar="B", help="per-particle B-factor drawn uniformly in [--bfactor, B] Å^2"
+    )
+    ctf.add_argument(
+        "--hide-bfactor",
+        action="store_true",
+        help="write B = 0 to the star/cs (ground_truth.npz keeps the true values), as "
+        "real metadata and cryoDRGN's ctf.pkl carry none",
+    )
     add_seed(p)
     add_threads(p)
 
@@ -75,20 +94,39 @@ def config_from_args(args: argparse.Namespace):
 
     given = [name for name, on in (("--demo", args.demo), ("VOL.mrc", args.volumes), ("--pdb", args.pdb)) if on]
     if len(given) != 1:
-        raise InputError("give exactly one of --demo, VOL.mrc ..., --pdb FILE"
-                         + (f" (got {', '.join(given)})" if given else ""))
+        raise InputError(
+            "give exactly one of --demo, VOL.mrc ..., --pdb FILE" + (f" (got {', '.join(given)})" if given else "")
+        )
     source = {"--demo": "demo", "VOL.mrc": "volumes", "--pdb": "pdb"}[given[0]]
     kind = args.kind or ("continuous" if source == "demo" else "compositional")
     return SimConfig(
-        source=source, inputs=tuple(args.volumes or args.pdb or ()), kind=kind,
-        n_particles=args.n_particles, D=args.box, psize_A=args.apix, resolution_A=args.resolution,
-        snr=args.snr, shift_max_px=args.shift_max, ctf=not args.no_ctf,
-        defocus_min_A=args.defocus_min, defocus_max_A=args.defocus_max, astigmatism_A=args.astigmatism,
-        voltage_kV=args.voltage, cs_mm=args.cs, amp_contrast=args.amp_contrast, bfactor_A2=args.bfactor,
-        bfactor_max_A2=args.bfactor_max, bfactor_in_metadata=not args.hide_bfactor,
-        poses_path=args.poses, dist=args.dist,
+        source=source,
+        inputs=tuple(args.volumes or args.pdb or ()),
+        kind=kind,
+        n_particles=args.n_particles,
+        D=args.box,
+        psize_A=args.apix,
+        resolution_A=args.resolution,
+        snr=args.snr,
+        shift_max_px=args.shift_max,
+        ctf=not args.no_ctf,
+        defocus_min_A=args.defocus_min,
+        defocus_max_A=args.defocus_max,
+        astigmatism_A=args.astigmatism,
+        voltage_kV=args.voltage,
+        cs_mm=args.cs,
+        amp_contrast=args.amp_contrast,
+        bfactor_A2=args.bfactor,
+        bfactor_max_A2=args.bfactor_max,
+        bfactor_in_metadata=not args.hide_bfactor,
+        poses_path=args.poses,
+        dist=args.dist,
         proportions=tuple(args.proportions) if args.proportions else None,
-        t_bins=args.t_bins, exact_counts=args.exact_counts, max_angle_deg=args.max_angle, seed=args.seed)
+        t_bins=args.t_bins,
+        exact_counts=args.exact_counts,
+        max_angle_deg=args.max_angle,
+        seed=args.seed,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -102,7 +140,9 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.time()
     star = simulate_dataset(cfg, args.outdir)
     rec = json.loads((star.parent / "simulation.json").read_text())
-    print(f"wrote {rec['n_particles']} particles ({rec['box']} px, {rec['psize_A']:.3f} Å/px, "
-          f"{rec['n_volumes']} volumes, noise sigma {rec['noise_sigma']:.4g}) to {star.parent} "
-          f"in {time.time() - t0:.1f} s")
+    print(
+        f"wrote {rec['n_particles']} particles ({rec['box']} px, {rec['psize_A']:.3f} Å/px, "
+        f"{rec['n_volumes']} volumes, noise sigma {rec['noise_sigma']:.4g}) to {star.parent} "
+        f"in {time.time() - t0:.1f} s"
+    )
     return 0

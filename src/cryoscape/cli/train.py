@@ -42,61 +42,112 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_particles(p)
     add_outdir(p, required=True, help="output folder (created; resumed if it holds this run)")
     p.add_argument("--zdim", type=int, required=True, help="latent dimension; 0 trains a homogeneous decoder")
-    p.add_argument("-n", "--epochs", type=int, default=TrainConfig.epochs,
-                   help=f"number of epochs (default: {TrainConfig.epochs})")
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
-                   help="images per minibatch, over all processes under torchrun "
-                        f"(default: {TrainConfig.batch_size})")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3 up to a 64 px box, "
-                   "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)")
-    p.add_argument("--beta", type=float, help=f"KL weight after the warm-up (default: {BETA_ZDIM:g}/zdim; "
-                   "a resumed run keeps its own)")
-    p.add_argument("--beta-warmup", type=int, metavar="IMAGES",
-                   help=f"the KL weight rises linearly from {BETA_WARMUP_START * 100:g}%% of --beta to --beta "
-                   f"over the first IMAGES images trained on (over epochs), then stays; 0: --beta from the "
-                   f"start (default: {BETA_WARMUP_IMAGES}; a resumed run keeps its own)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help=f"learning rate over the run: cosine falls from --lr to {LR_FLOOR * 100:g}%% of it at "
-                   f"the last epoch of -n (default: {TrainConfig.lr_schedule}; a resumed run keeps its own)")
-    p.add_argument("--freq-march", type=float, metavar="FRACTION",
-                   help=f"frequency marching: fit lattice points within a radius growing from "
-                   f"{MARCH_START * 100:g}%% of Nyquist to all of them over this fraction of the run; 0: all "
-                   f"from the start (default: {TrainConfig.freq_march:g}; a resumed run keeps its own)")
-    p.add_argument("--hf-sample", type=float, metavar="SHARE",
-                   help=f"each image fits all Fourier coefficients within {SAMPLE_CORE * 100:g}%% of Nyquist and "
-                   "this share of those beyond, drawn afresh each step and weighted up (an unbiased estimate "
-                   f"of the full loss); 1: all (default: {TrainConfig.hf_sample:g}; a resumed run keeps its own)")
+    p.add_argument(
+        "-n", "--epochs", type=int, default=TrainConfig.epochs, help=f"number of epochs (default: {TrainConfig.epochs})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=TrainConfig.batch_size,
+        help=f"images per minibatch, over all processes under torchrun (default: {TrainConfig.batch_size})",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="Adam learning rate (default: 1e-3 up to a 64 px box, "
+        "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        help=f"KL weight after the warm-up (default: {BETA_ZDIM:g}/zdim; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--beta-warmup",
+        type=int,
+        metavar="IMAGES",
+        help=f"the KL weight rises linearly from {BETA_WARMUP_START * 100:g}%% of --beta to --beta "
+        f"over the first IMAGES images trained on (over epochs), then stays; 0: --beta from the "
+        f"start (default: {BETA_WARMUP_IMAGES}; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        help=f"learning rate over the run: cosine falls from --lr to {LR_FLOOR * 100:g}%% of it at "
+        f"the last epoch of -n (default: {TrainConfig.lr_schedule}; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--freq-march",
+        type=float,
+        metavar="FRACTION",
+        help=f"frequency marching: fit lattice points within a radius growing from "
+        f"{MARCH_START * 100:g}%% of Nyquist to all of them over this fraction of the run; 0: all "
+        f"from the start (default: {TrainConfig.freq_march:g}; a resumed run keeps its own)",
+    )
+    p.add_argument(
+        "--hf-sample",
+        type=float,
+        metavar="SHARE",
+        help=f"each image fits all Fourier coefficients within {SAMPLE_CORE * 100:g}%% of Nyquist and "
+        "this share of those beyond, drawn afresh each step and weighted up (an unbiased estimate "
+        f"of the full loss); 1: all (default: {TrainConfig.hf_sample:g}; a resumed run keeps its own)",
+    )
     g = p.add_argument_group("architecture")
     m = ModelConfig
     g.add_argument("--enc-width", type=int, default=m.enc_width, help=f"encoder hidden width (default: {m.enc_width})")
     g.add_argument("--enc-depth", type=int, default=m.enc_depth, help=f"encoder hidden layers (default: {m.enc_depth})")
     g.add_argument("--dec-width", type=int, default=m.dec_width, help=f"decoder hidden width (default: {m.dec_width})")
     g.add_argument("--dec-depth", type=int, default=m.dec_depth, help=f"decoder hidden layers (default: {m.dec_depth})")
-    g.add_argument("--pe-type", choices=("geom", "gaussian"), default=m.pe_type,
-                   help=f"positional encoding of Fourier coordinates (default: {m.pe_type})")
+    g.add_argument(
+        "--pe-type",
+        choices=("geom", "gaussian"),
+        default=m.pe_type,
+        help=f"positional encoding of Fourier coordinates (default: {m.pe_type})",
+    )
     g.add_argument("--pe-dim", type=int, help="number of encoding frequencies (default: D/2)")
     g = p.add_argument_group("data and run")
-    g.add_argument("--uninvert-data", action="store_true",
-                   help="negate the images: for black-on-white data (default: RELION white-on-black)")
+    g.add_argument(
+        "--uninvert-data",
+        action="store_true",
+        help="negate the images: for black-on-white data (default: RELION white-on-black)",
+    )
     g.add_argument("--no-ctf", action="store_true", help="train without a CTF (CTF-free data)")
-    g.add_argument("--lazy", action="store_true",
-                   help="stream images from disk (default: in memory when they fit in half the free RAM)")
-    g.add_argument("--num-workers", type=int, default=TrainConfig.num_workers,
-                   help="processes reading images ahead when streaming (--lazy or too big for RAM; "
-                        f"default: {TrainConfig.num_workers})")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision, bf16 (fp16 on older GPUs) autocast (default: on where the "
-                        "hardware computes it natively: CUDA GPUs and CPUs with AVX512-BF16/AMX; "
-                        "--no-amp for fp32 everywhere)")
+    g.add_argument(
+        "--lazy",
+        action="store_true",
+        help="stream images from disk (default: in memory when they fit in half the free RAM)",
+    )
+    g.add_argument(
+        "--num-workers",
+        type=int,
+        default=TrainConfig.num_workers,
+        help="processes reading images ahead when streaming (--lazy or too big for RAM; "
+        f"default: {TrainConfig.num_workers})",
+    )
+    g.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed precision, bf16 (fp16 on older GPUs) autocast (default: on where the "
+        "hardware computes it natively: CUDA GPUs and CPUs with AVX512-BF16/AMX; "
+        "--no-amp for fp32 everywhere)",
+    )
     add_device(g, default=TrainConfig.device)
-    g.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, metavar="K",
-                   help="write weights and z every K epochs (the last epoch always) "
-                        f"(default: {TrainConfig.checkpoint_every})")
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=TrainConfig.checkpoint_every,
+        metavar="K",
+        help=f"write weights and z every K epochs (the last epoch always) (default: {TrainConfig.checkpoint_every})",
+    )
     g.add_argument("--load", metavar="WEIGHTS", help="start from these weights (a weights.pt of another run)")
     g.add_argument("--overwrite", action="store_true", help="delete a previous run in OUTDIR and start over")
-    g.add_argument("--accept-changed-data", action="store_true",
-                   help="resume even though the particles differ from those the run was trained on "
-                        "(checked by a fingerprint in config.yaml)")
+    g.add_argument(
+        "--accept-changed-data",
+        action="store_true",
+        help="resume even though the particles differ from those the run was trained on "
+        "(checked by a fingerprint in config.yaml)",
+    )
     add_seed(p)
     add_threads(p)
 
@@ -108,6 +159,8 @@ def main(args: argparse.Namespace) -> int:
     res = train_run(RunConfig.from_args(args, optics=optics_fill(args)))
     env = distributed.torchrun_env()
     if res.epochs_run == 0 and (env is None or env[1] == 0):  # rank 0 alone speaks
-        print(f"cryoscape train: {args.outdir} already has {res.last_epoch + 1} epochs; "
-              "raise -n to train more", file=sys.stderr)
+        print(
+            f"cryoscape train: {args.outdir} already has {res.last_epoch + 1} epochs; raise -n to train more",
+            file=sys.stderr,
+        )
     return 0

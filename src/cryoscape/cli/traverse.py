@@ -54,15 +54,28 @@ def main(args: argparse.Namespace) -> int:
     run_dir, outdir = Path(args.run), Path(args.outdir)
     lat = read_run_latents(run_dir, args.epoch)
     if not args.skip_maps and (lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file()):
-        raise InputError("cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
-                         "run?); pass --skip-maps to write the path alone", run_dir)
-    spec = PathSpec(pc=args.pc, line=tuple(args.line) if args.line else None, seed=args.seed,
-                    graph=tuple(args.graph) if args.graph else None, kmeans_anchors=args.kmeans_anchors,
-                    n=args.n, avg_neighbors=args.avg_neighbors, max_neighbors=args.max_neighbors)
+        raise InputError(
+            "cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
+            "run?); pass --skip-maps to write the path alone",
+            run_dir,
+        )
+    spec = PathSpec(
+        pc=args.pc,
+        line=tuple(args.line) if args.line else None,
+        seed=args.seed,
+        graph=tuple(args.graph) if args.graph else None,
+        kmeans_anchors=args.kmeans_anchors,
+        n=args.n,
+        avg_neighbors=args.avg_neighbors,
+        max_neighbors=args.max_neighbors,
+    )
     path = path_codes(spec, lat.z, run_dir)
     if path.threshold is not None:
-        print(f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(path.anchors)}; "
-              f"{len(path.z)} particles on the path", file=sys.stderr)
+        print(
+            f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(path.anchors)}; "
+            f"{len(path.z)} particles on the path",
+            file=sys.stderr,
+        )
     codes, ind = path.z, path.indices
     with run_lock(outdir, "traverse"):
         _save_txt(outdir / "z.path.txt", codes, "%.6f")

@@ -24,12 +24,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--z", dest="zfile", metavar="ZFILE", help="latents: .npy (N×zdim) or text, one row per map")
     add_outdir(p, required=True, metavar="VOLDIR", aliases=("--output",), help="folder for vol_0000.mrc, ...")
     add_epoch(p, reads="weights.N.pt instead of the final weights.pt")
-    p.add_argument("--apix", type=float,
-                   help="pixel size in Å of the training images (default: from config.yaml)")
+    p.add_argument("--apix", type=float, help="pixel size in Å of the training images (default: from config.yaml)")
     p.add_argument("--flip", action="store_true", help="mirror the maps along z (fixes the wrong hand)")
     p.add_argument("--invert", action="store_true", help="negate the maps (for black-on-white data)")
-    p.add_argument("--downsample", type=int, metavar="D",
-                   help="write maps at an even box D smaller than the training box (Fourier crop)")
+    p.add_argument(
+        "--downsample",
+        type=int,
+        metavar="D",
+        help="write maps at an even box D smaller than the training box (Fourier crop)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="latents per decoder pass (default: 8)")
     add_device(p)
     add_threads(p)
@@ -51,8 +54,7 @@ def main(args: argparse.Namespace) -> int:
     run = load_run(args.run, args.epoch, device)
     D = run.model.cfg.D
     if args.downsample is not None and (args.downsample % 2 or not 2 <= args.downsample <= D):
-        raise InputError(f"--downsample {args.downsample}: need an even box from 2 to the training box {D}",
-                         args.run)
+        raise InputError(f"--downsample {args.downsample}: need an even box from 2 to the training box {D}", args.run)
     D_out = args.downsample or D
     psize_A = args.apix if args.apix is not None else run.psize_A
     if psize_A is None or psize_A <= 0:
@@ -69,6 +71,8 @@ def main(args: argparse.Namespace) -> int:
     vols = generate_volumes(run.model, zs, D_out, args.batch_size, scale=run.norm_std)
     with run_lock(args.outdir, "volumes"):
         paths = write_volumes(vols, args.outdir, psize_A * D / D_out, flip=args.flip, invert=args.invert)
-    print(f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
-          f"{args.outdir} from {run.weights.name} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
+        f"{args.outdir} from {run.weights.name} in {time.perf_counter() - t0:.1f} s"
+    )
     return 0

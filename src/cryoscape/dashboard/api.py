@@ -72,8 +72,16 @@ def get_coords(state, q: dict) -> Response:
     """Drawn points of an embedding: ``index`` (particle), ``x``, ``y``; ``n`` = all particles."""
     emb = state.embedding(_str(q, "embedding"))
     xy = emb.coords[state.shown]
-    return json_response({"embedding": emb.id, "axes": list(emb.axes), "n": state.n,
-                          "index": state.shown.tolist(), "x": _floats(xy[:, 0]), "y": _floats(xy[:, 1])})
+    return json_response(
+        {
+            "embedding": emb.id,
+            "axes": list(emb.axes),
+            "n": state.n,
+            "index": state.shown.tolist(),
+            "x": _floats(xy[:, 0]),
+            "y": _floats(xy[:, 1]),
+        }
+    )
 
 
 def get_color(state, q: dict) -> Response:
@@ -150,13 +158,18 @@ def get_map_file(state, name: str) -> Response:
     path = state.out_dir / "maps" / name
     if not MAP_FILE_RE.match(name) or not path.is_file():
         raise ApiError(f"no map {name!r}", 404)
-    return Response(200, "application/octet-stream", path.read_bytes(),
-                    {"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        200, "application/octet-stream", path.read_bytes(), {"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
-GET: dict[str, Callable] = {"/api/info": lambda s, q: json_response(s.info()), "/api/coords": get_coords,
-                            "/api/color": get_color, "/api/thumbnail": get_thumbnail,
-                            "/api/particle": get_particle}
+GET: dict[str, Callable] = {
+    "/api/info": lambda s, q: json_response(s.info()),
+    "/api/coords": get_coords,
+    "/api/color": get_color,
+    "/api/thumbnail": get_thumbnail,
+    "/api/particle": get_particle,
+}
 POST: dict[str, Callable] = {"/api/map": post_map, "/api/lasso": post_lasso, "/api/select": post_select}
 
 
@@ -164,7 +177,7 @@ def handle_api(state, method: str, path: str, query: dict, body: dict | None) ->
     """Answer one API request; user errors become JSON 400."""
     table = GET if method == "GET" else POST
     if path.startswith("/files/maps/") and method == "GET":
-        func = lambda s, q: get_map_file(s, path[len("/files/maps/"):])
+        func = lambda s, q: get_map_file(s, path[len("/files/maps/") :])
     elif path in table:
         func = table[path]
     else:

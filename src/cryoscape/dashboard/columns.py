@@ -23,9 +23,9 @@ MAX_Z_COLUMNS = 16
 class Column:
     """``values: (N,)`` float64 in run order, or computed on first use by ``compute``."""
 
-    id: str      # stable name used by the page, e.g. "file:rlnDefocusU"
-    label: str   # what the user reads
-    kind: str    # "categorical" or "continuous"
+    id: str  # stable name used by the page, e.g. "file:rlnDefocusU"
+    label: str  # what the user reads
+    kind: str  # "categorical" or "continuous"
     values: np.ndarray | None = None
     compute: Callable[[], np.ndarray] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -43,7 +43,7 @@ class Column:
 
 
 def kind_of(values: np.ndarray) -> str:
-    """"categorical" for few distinct integer values (classes, groups, clusters), else "continuous"."""
+    """ "categorical" for few distinct integer values (classes, groups, clusters), else "continuous"."""
     finite = values[np.isfinite(values)]
     if finite.size and np.all(finite == np.round(finite)) and len(np.unique(finite)) <= MAX_CATEGORIES:
         return "categorical"
@@ -54,8 +54,7 @@ def latent_columns(z: np.ndarray) -> list[Column]:
     """|z| and, for small latent spaces, each dimension ``z[i]``."""
     cols = [Column("latent:norm", "|z|", "continuous", np.linalg.norm(z, axis=1).astype(np.float64))]
     if z.shape[1] <= MAX_Z_COLUMNS:
-        cols += [Column(f"latent:z{i}", f"z[{i}]", "continuous", z[:, i].astype(np.float64))
-                 for i in range(z.shape[1])]
+        cols += [Column(f"latent:z{i}", f"z[{i}]", "continuous", z[:, i].astype(np.float64)) for i in range(z.shape[1])]
     return cols
 
 

@@ -17,8 +17,7 @@ from cryoscape.errors import InputError
 class MapMaker:
     """Makes one map at a time (bounded memory, no CPU oversubscription) from a run's weights."""
 
-    def __init__(self, run_dir: Path, epoch: int | None, device: str | None, out_dir: Path,
-                 kind: str) -> None:
+    def __init__(self, run_dir: Path, epoch: int | None, device: str | None, out_dir: Path, kind: str) -> None:
         self.run_dir, self.epoch, self.device, self.out_dir = run_dir, epoch, device, out_dir
         self._run = None
         self._lock = threading.Lock()
@@ -75,6 +74,14 @@ class MapMaker:
             mesh = surface_mesh(vol, psize_A=psize)
         except ValueError as e:  # a NaN map: the weights diverged
             raise InputError(f"no isosurface: {e}", path) from None
-        return {"mesh": json.loads(mesh.to_json()), "level": mesh.level, "file": str(path),
-                "url": f"files/maps/{path.name}", "name": path.name, "D": int(vol.shape[0]), "psize_A": psize,
-                "seconds_map": round(t_map, 3), "seconds": round(time.perf_counter() - t0, 3)}
+        return {
+            "mesh": json.loads(mesh.to_json()),
+            "level": mesh.level,
+            "file": str(path),
+            "url": f"files/maps/{path.name}",
+            "name": path.name,
+            "D": int(vol.shape[0]),
+            "psize_A": psize,
+            "seconds_map": round(t_map, 3),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }

@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and url.path in ("/", "/index.html"):
             return static_file("index.html") or error_response("no such file: /index.html", 404)
         if method == "GET" and url.path.startswith("/static/"):
-            return static_file(url.path[len("/static/"):]) or error_response(f"no such file: {url.path}", 404)
+            return static_file(url.path[len("/static/") :]) or error_response(f"no such file: {url.path}", 404)
         query = dict(parse_qsl(url.query))
         return handle_api(self.server.state, method, url.path, query, body)
 
@@ -177,14 +177,17 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
-def make_server(state, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                allow_remote: bool = False) -> DashboardServer:
+def make_server(
+    state, host: str = "127.0.0.1", port: int = DEFAULT_PORT, allow_remote: bool = False
+) -> DashboardServer:
     """Bind the server (``port`` 0: any free port). A non-loopback ``host`` needs
     ``allow_remote``: the dashboard has no login and writes into the run folder."""
     local = is_loopback(host)
     if not local and not allow_remote:
-        raise InputError(f"refusing to serve on {host!r}: the dashboard binds to localhost only "
-                         "(pass --host explicitly to override, or use ssh -L to reach it)")
+        raise InputError(
+            f"refusing to serve on {host!r}: the dashboard binds to localhost only "
+            "(pass --host explicitly to override, or use ssh -L to reach it)"
+        )
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be 0..65535, got {port}")
     try:

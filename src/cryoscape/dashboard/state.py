@@ -123,9 +123,9 @@ def cluster_columns(z: np.ndarray, adir: Path | None, seed: int, warnings: list[
 
 
 def _cluster_label(folder: str) -> str:
-    """"kmeans20" -> "k-means k=20 (analyze)"; other names as they are."""
+    """ "kmeans20" -> "k-means k=20 (analyze)"; other names as they are."""
     method = folder.rstrip("0123456789")
-    k = folder[len(method):]
+    k = folder[len(method) :]
     names = {"kmeans": "k-means", "gmm": "GMM"}
     if method not in names or not k:
         return f"{folder} (analyze)"
@@ -159,20 +159,30 @@ def load_particle_data(rp, n: int, warnings: list[str]) -> RunParticleData:
     rows = to_source_rows(np.arange(n), rp.run_ind)
     none = RunParticleData(None, None, rows, [])
     if rp.particles is None:
-        warnings.append("no config.yaml: the particle file is unknown, so no thumbnails or file "
-                        "columns; selections are saved as index pickles only")
+        warnings.append(
+            "no config.yaml: the particle file is unknown, so no thumbnails or file "
+            "columns; selections are saved as index pickles only"
+        )
         return none
     say(f"reading {rp.particles}")
     try:
-        pset = load_particles(rp.particles, images="optional", need_box=False,
-                              **{k: v for k, v in rp.load_kwargs.items() if v is not None})
+        pset = load_particles(
+            rp.particles,
+            images="optional",
+            need_box=False,
+            **{k: v for k, v in rp.load_kwargs.items() if v is not None},
+        )
     except InputError as e:
-        warnings.append(f"cannot read the run's particles ({e}): no thumbnails or file columns; "
-                        "selections are saved as index pickles only")
+        warnings.append(
+            f"cannot read the run's particles ({e}): no thumbnails or file columns; "
+            "selections are saved as index pickles only"
+        )
         return none
     if (rp.run_ind is None and pset.n != n) or (len(rows) and rows.max() >= pset.n):
-        warnings.append(f"{rp.particles} has {pset.n} particles, which does not fit the run's {n} "
-                        "(changed since training?): no thumbnails or file columns")
+        warnings.append(
+            f"{rp.particles} has {pset.n} particles, which does not fit the run's {n} "
+            "(changed since training?): no thumbnails or file columns"
+        )
         return none
     warnings.extend(f"{rp.particles.name}: {w}" for w in pset.info.warnings)
     source = pset if pset.source_format in ("star", "cs") else None
@@ -182,8 +192,15 @@ def load_particle_data(rp, n: int, warnings: list[str]) -> RunParticleData:
 class DashboardState:
     """One run, loaded for the dashboard. Methods raise InputError for bad requests."""
 
-    def __init__(self, run_dir: str | Path, epoch: int | None = None, analysis: str | Path | None = None,
-                 device: str | None = None, max_points: int = DEFAULT_MAX_POINTS, seed: int = 0) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        epoch: int | None = None,
+        analysis: str | Path | None = None,
+        device: str | None = None,
+        max_points: int = DEFAULT_MAX_POINTS,
+        seed: int = 0,
+    ) -> None:
         from cryoscape.analysis.latent import read_run_latents
         from cryoscape.analysis.select import run_particles
         from cryoscape.dashboard.maps import MapMaker
@@ -197,34 +214,47 @@ class DashboardState:
         self.warnings: list[str] = []
         self.rp = run_particles(self.run_dir)
         if self.rp.n_run is not None and self.rp.n_run != self.n:
-            raise InputError(f"config.yaml says {self.rp.n_run} particles but {self.lat.path.name} "
-                             f"has {self.n}", self.run_dir)
+            raise InputError(
+                f"config.yaml says {self.rp.n_run} particles but {self.lat.path.name} has {self.n}", self.run_dir
+            )
         self.out_dir = self.run_dir / "dashboard"
         self.analysis_dir = find_analysis(self.run_dir, self.lat.epoch, analysis)
         if self.analysis_dir is not None:
             say(f"using the analysis in {self.analysis_dir}")
         self.embeddings = load_embeddings(self.z, self.analysis_dir, self.warnings)
         self.particles = load_particle_data(self.rp, self.n, self.warnings)
-        cols = (cluster_columns(self.z, self.analysis_dir, seed, self.warnings) + latent_columns(self.z)
-                + self.particles.columns)
+        cols = (
+            cluster_columns(self.z, self.analysis_dir, seed, self.warnings)
+            + latent_columns(self.z)
+            + self.particles.columns
+        )
         self.columns = {c.id: c for c in cols}
         self.shown = display_subset(self.n, max_points, seed)
-        self.maps = MapMaker(self.run_dir, self.lat.epoch if epoch is not None else None, device,
-                             self.out_dir, self.lat.kind)
+        self.maps = MapMaker(
+            self.run_dir, self.lat.epoch if epoch is not None else None, device, self.out_dir, self.lat.kind
+        )
         self._save_lock = threading.Lock()
 
     def info(self) -> dict:
         """What the page needs to build its controls."""
-        return {"run": str(self.run_dir.resolve()), "latents": self.lat.path.name, "n": self.n,
-                "zdim": int(self.z.shape[1]), "epoch": self.lat.epoch, "shown": len(self.shown),
-                "embeddings": [e.describe() for e in self.embeddings.values()],
-                "columns": [c.describe() for c in self.columns.values()],
-                # clusters if known, else |z|: k-means of 10^6 codes must not delay the first view
-                "default_column": next(c.id for c in self.columns.values() if c.values is not None),
-                "has_images": self.particles.images is not None,
-                "can_map": self.maps.available, "map_note": self.maps.note,
-                "analysis": None if self.analysis_dir is None else str(self.analysis_dir),
-                "out_dir": str(self.out_dir), "warnings": self.warnings}
+        return {
+            "run": str(self.run_dir.resolve()),
+            "latents": self.lat.path.name,
+            "n": self.n,
+            "zdim": int(self.z.shape[1]),
+            "epoch": self.lat.epoch,
+            "shown": len(self.shown),
+            "embeddings": [e.describe() for e in self.embeddings.values()],
+            "columns": [c.describe() for c in self.columns.values()],
+            # clusters if known, else |z|: k-means of 10^6 codes must not delay the first view
+            "default_column": next(c.id for c in self.columns.values() if c.values is not None),
+            "has_images": self.particles.images is not None,
+            "can_map": self.maps.available,
+            "map_note": self.maps.note,
+            "analysis": None if self.analysis_dir is None else str(self.analysis_dir),
+            "out_dir": str(self.out_dir),
+            "warnings": self.warnings,
+        }
 
     def embedding(self, eid: str) -> Embedding:
         if eid not in self.embeddings:
@@ -250,10 +280,17 @@ class DashboardState:
     def particle(self, index: int) -> dict:
         """The particle's file row, code and every computed colour value (but z[i]: in ``z``)."""
         self.check_index(index)
-        vals = {c.label: _plain(c.values[index]) for c in self.columns.values()
-                if c.values is not None and not c.id.startswith("latent:z")}
-        return {"index": index, "file_row": int(self.particles.rows[index]),
-                "z": [round(float(v), 4) for v in self.z[index]], "values": vals}
+        vals = {
+            c.label: _plain(c.values[index])
+            for c in self.columns.values()
+            if c.values is not None and not c.id.startswith("latent:z")
+        }
+        return {
+            "index": index,
+            "file_row": int(self.particles.rows[index]),
+            "z": [round(float(v), 4) for v in self.z[index]],
+            "values": vals,
+        }
 
     def map_at(self, index: int | None = None, z: list | None = None) -> dict:
         """The map at particle ``index``'s code, or at code ``z``."""
@@ -288,8 +325,13 @@ class DashboardState:
             comp = complement(ind, self.n)
             files = write_selection(name, ind, outdir, self.rp, src)
             files += write_selection(f"{name}_complement", comp, outdir, self.rp, src)
-        return {"name": name, "count": len(ind), "complement": len(comp),
-                "folder": str(outdir), "files": [str(f) for f in files]}
+        return {
+            "name": name,
+            "count": len(ind),
+            "complement": len(comp),
+            "folder": str(outdir),
+            "files": [str(f) for f in files],
+        }
 
 
 def _plain(v: float):

@@ -23,8 +23,7 @@ def png_gray8(img: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
 def thumbnail(img: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
@@ -39,7 +38,7 @@ def thumbnail(img: np.ndarray, max_px: int = THUMB_MAX_PX) -> np.ndarray:
     img = gaussian_filter(img, sigma=max(1.0, 0.5 * f))
     if f > 1:
         n = D // f
-        img = img[:n * f, :n * f].reshape(n, f, n, f).mean(axis=(1, 3))
+        img = img[: n * f, : n * f].reshape(n, f, n, f).mean(axis=(1, 3))
     lo, hi = np.percentile(img, [1, 99])
     scaled = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
     return np.round(np.clip(scaled, 0, 1) * 255).astype(np.uint8)[::-1]

@@ -69,8 +69,9 @@ class ParticleData:
             return self.images[torch.as_tensor(idx)]
         return torch.from_numpy(self.source[np.asarray(idx)])
 
-    def batches(self, order: np.ndarray, batch_size: int, num_workers: int = 0, *,
-                pin_memory: bool | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, order: np.ndarray, batch_size: int, num_workers: int = 0, *, pin_memory: bool | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(idx: (b,) int64, images: (b, D, D) float32)`` over ``order`` in ``batch_size`` steps.
 
         Lazy data are read by ``num_workers`` DataLoader processes (0: in this one), each
@@ -79,7 +80,7 @@ class ParticleData:
         device, i.e. training runs there), so the copy to the GPU can overlap compute.
         """
         order = np.asarray(order, np.int64)
-        groups = [order[a:a + batch_size] for a in range(0, len(order), batch_size)]
+        groups = [order[a : a + batch_size] for a in range(0, len(order), batch_size)]
         if self.images is not None:
             for g in groups:
                 idx = torch.from_numpy(g)
@@ -89,8 +90,9 @@ class ParticleData:
             pin_memory = self.rotations.is_cuda
         yield from self._stream(groups, num_workers, bool(pin_memory))
 
-    def _stream(self, groups: list[np.ndarray], num_workers: int, pin: bool
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _stream(
+        self, groups: list[np.ndarray], num_workers: int, pin: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The lazy path of :meth:`batches`: ``groups`` read by the loader for these settings."""
         key = (num_workers, pin)
         _bound_heap()
@@ -121,9 +123,14 @@ class ParticleData:
             return cached
         keep = num_workers > 0 and cached is None
         loader = torch.utils.data.DataLoader(
-            _BatchReader(self.source), batch_size=None, sampler=_Groups(), num_workers=num_workers,
-            pin_memory=pin, persistent_workers=keep,
-            prefetch_factor=PREFETCH_BATCHES if num_workers > 0 else None)
+            _BatchReader(self.source),
+            batch_size=None,
+            sampler=_Groups(),
+            num_workers=num_workers,
+            pin_memory=pin,
+            persistent_workers=keep,
+            prefetch_factor=PREFETCH_BATCHES if num_workers > 0 else None,
+        )
         if keep:
             self._loaders[key] = loader
         return loader
@@ -223,19 +230,26 @@ def check_trainable(pset: ParticleSet, use_ctf: bool) -> None:
     if pset.n == 0:
         raise InputError("no particles to train on", where)
     if pset.rotations is None:
-        raise InputError("training needs poses: the particles have no orientations; "
-                         "pass --poses POSES.pkl or use a refined .star/.cs", where)
+        raise InputError(
+            "training needs poses: the particles have no orientations; "
+            "pass --poses POSES.pkl or use a refined .star/.cs",
+            where,
+        )
     if use_ctf and pset.ctf is None:
-        raise InputError("training needs CTF parameters: the particles have none; "
-                         "pass --ctf CTF.pkl, or --no-ctf for CTF-free data", where)
+        raise InputError(
+            "training needs CTF parameters: the particles have none; pass --ctf CTF.pkl, or --no-ctf for CTF-free data",
+            where,
+        )
     D = pset.images.box
     if D % 2 or D < 4:
-        raise InputError(f"training needs an even box of at least 4 px, images are {D} px; "
-                         "downsample or re-extract them", where)
+        raise InputError(
+            f"training needs an even box of at least 4 px, images are {D} px; downsample or re-extract them", where
+        )
 
 
-def particle_data(pset: ParticleSet, use_ctf: bool = True, lazy: bool | None = None,
-                  device: torch.device | str = "cpu") -> ParticleData:
+def particle_data(
+    pset: ParticleSet, use_ctf: bool = True, lazy: bool | None = None, device: torch.device | str = "cpu"
+) -> ParticleData:
     """Build :class:`ParticleData`; ``lazy=None`` streams only when images exceed half the free RAM.
 
     Under torchrun every process on a node holds its own copy, so the free RAM is shared out by
@@ -272,7 +286,7 @@ def _load_all(src: ImageSource, chunk: int = 4096) -> torch.Tensor:
     """All images of ``src`` as one ``(N, D, D)`` float32 tensor, read in chunks."""
     out = torch.empty((len(src), src.box, src.box), dtype=torch.float32)
     for ind, imgs in src.chunks(chunk):
-        out[int(ind[0]):int(ind[-1]) + 1] = torch.from_numpy(imgs)
+        out[int(ind[0]) : int(ind[-1]) + 1] = torch.from_numpy(imgs)
     return out
 
 
@@ -292,7 +306,7 @@ def estimate_data_norm(data: ParticleData, sign: float, seed: int) -> tuple[floa
     idx = norm_subset(len(data), seed)
     total = 0.0
     for a in range(0, len(idx), NORM_CHUNK):
-        part = idx[a:a + NORM_CHUNK]
+        part = idx[a : a + NORM_CHUNK]
         rms = estimate_norm(data.read(part).numpy(), data.shifts_px[part].cpu().numpy(), sign)
         total += rms * rms * len(part)  # every image has the same number of coefficients
     std = (total / len(idx)) ** 0.5

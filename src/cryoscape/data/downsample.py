@@ -37,8 +37,9 @@ _MAX_CHUNK_BYTES = 32 * 2**20
 def check_box(D: int, D_new: int, *, path: str | os.PathLike | None = None) -> None:
     """Raise InputError unless D is even and D_new is even with 0 < D_new <= D."""
     if D % 2:
-        raise InputError(f"images are {D} px, an odd box; cryoscape needs an even box "
-                         "(re-extract with an even box size)", path)
+        raise InputError(
+            f"images are {D} px, an odd box; cryoscape needs an even box (re-extract with an even box size)", path
+        )
     if D_new % 2 or not 0 < D_new <= D:
         raise InputError(f"new box {D_new} must be even, positive and at most the input box {D}", path)
 
@@ -60,7 +61,7 @@ def fourier_crop(images: np.ndarray, D_new: int) -> np.ndarray:
     # float32 throughout: 5x faster than float64 and the output is float32 anyway (error ~1e-7)
     F = np.fft.rfft2(np.fft.ifftshift(images.astype(np.float32, copy=False), axes=(-2, -1)))
     h = D_new // 2
-    rows = np.concatenate([F[:, :h], F[:, D - h:]], axis=1)[:, :, : h + 1]
+    rows = np.concatenate([F[:, :h], F[:, D - h :]], axis=1)[:, :, : h + 1]
     small = np.fft.irfft2(rows, s=(D_new, D_new)) * (D_new / D) ** 2
     return np.fft.fftshift(small, axes=(-2, -1)).astype(np.float32)
 
@@ -74,9 +75,15 @@ def chunk_size_for(D: int, requested: int | None = None) -> int:
     return max(1, min(DEFAULT_CHUNK, _MAX_CHUNK_BYTES // (D * D * 4)))
 
 
-def downsample_stack(images: ImageSource, out_path: str | os.PathLike, D_new: int, *,
-                     psize_A: float | None = None, chunk: int | None = None,
-                     progress: Callable[[int], None] | None = None) -> float:
+def downsample_stack(
+    images: ImageSource,
+    out_path: str | os.PathLike,
+    D_new: int,
+    *,
+    psize_A: float | None = None,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> float:
     """Fourier-crop every image of ``images`` into a new stack at ``out_path``, chunk by chunk.
 
     ``psize_A`` is the input pixel size (default: the first stack's header, else 0 = unknown);
@@ -114,15 +121,20 @@ class DownsampleJob:
         """Write the stack (and the metadata of a star/cs input); returns the new pixel size."""
         from cryoscape.io.write import write_particles
 
-        psize_new = downsample_stack(self.images, self.out, self.D_new, psize_A=self.psize_A or 0.0,
-                                     chunk=chunk, progress=progress)
+        psize_new = downsample_stack(
+            self.images, self.out, self.D_new, psize_A=self.psize_A or 0.0, chunk=chunk, progress=progress
+        )
         if self.pset is not None and self.meta_out is not None:
             write_particles(downsampled_metadata(self.pset, self.out, self.D_new), self.meta_out)
         return psize_new
 
 
-def metadata_out(src: str | os.PathLike, out: str | os.PathLike, out_star: str | os.PathLike | None = None,
-                 out_cs: str | os.PathLike | None = None) -> Path:
+def metadata_out(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    out_star: str | os.PathLike | None = None,
+    out_cs: str | os.PathLike | None = None,
+) -> Path:
     """Where a .star/.cs input's rewritten metadata goes: ``out_star``/``out_cs`` if given,
     else the stack ``out`` with the input's suffix."""
     kind = Path(src).suffix.lower()
@@ -139,10 +151,17 @@ def downsampled_metadata(pset: ParticleSet, stack: str | os.PathLike, D_new: int
     return replace(pset, images=ImageSource.from_file(stack), box=D_new, psize_A=pset.psize_A * scale)
 
 
-def plan_downsample(src: str | os.PathLike, out: str | os.PathLike, D_new: int, *,
-                    out_star: str | os.PathLike | None = None, out_cs: str | os.PathLike | None = None,
-                    datadir: str | os.PathLike | None = None, apix: float | None = None,
-                    optics: OpticsFill | None = None) -> DownsampleJob:
+def plan_downsample(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    D_new: int,
+    *,
+    out_star: str | os.PathLike | None = None,
+    out_cs: str | os.PathLike | None = None,
+    datadir: str | os.PathLike | None = None,
+    apix: float | None = None,
+    optics: OpticsFill | None = None,
+) -> DownsampleJob:
     """Open the images of ``src`` (a stack, .txt list, .star or .cs) and check the request before
     anything is written: a mismatched ``out_star``/``out_cs``, metadata that would overwrite the
     input, a star/cs without readable images, a bad box. The loader's warnings stay in

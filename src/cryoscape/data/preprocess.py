@@ -69,8 +69,7 @@ class Preprocessor:
     ``sign = -1`` negates the images first (``--uninvert-data``, for black-on-white data).
     """
 
-    def __init__(self, D: int, norm_std: float, sign: float = 1.0,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(self, D: int, norm_std: float, sign: float = 1.0, device: torch.device | str | None = None) -> None:
         self.D, self.norm_std, self.sign = D, float(norm_std), float(sign)
         self.window = soft_circular_window(D, device=device)
         self.freqs = freqs_2d(D, device).reshape(-1, 2)
@@ -101,8 +100,10 @@ def estimate_norm(images: np.ndarray, shifts_px: np.ndarray, sign: float = 1.0) 
     pre = Preprocessor(D, 1.0, sign)
     total, count = 0.0, 0
     for a in range(0, len(images), 256):
-        x = pre.centred(torch.from_numpy(np.ascontiguousarray(images[a:a + 256])),
-                        torch.from_numpy(np.asarray(shifts_px[a:a + 256], np.float32)))
+        x = pre.centred(
+            torch.from_numpy(np.ascontiguousarray(images[a : a + 256])),
+            torch.from_numpy(np.asarray(shifts_px[a : a + 256], np.float32)),
+        )
         f = fft2c(x).reshape(x.shape[0], -1)[:, pre.half.index]
         total += float((f.abs() ** 2).sum(dtype=torch.float64))
         count += f.numel()

@@ -15,8 +15,16 @@ import math
 import torch
 
 #: Column order of a CTF parameter tensor, same as ``CTFParams.as_array()``.
-CTF_COLUMNS = ("defocus_u_A", "defocus_v_A", "defocus_angle_deg", "voltage_kV", "cs_mm",
-               "amp_contrast", "phase_shift_deg", "bfactor_A2")
+CTF_COLUMNS = (
+    "defocus_u_A",
+    "defocus_v_A",
+    "defocus_angle_deg",
+    "voltage_kV",
+    "cs_mm",
+    "amp_contrast",
+    "phase_shift_deg",
+    "bfactor_A2",
+)
 
 
 def electron_wavelength_A(voltage_kV: torch.Tensor | float) -> torch.Tensor:
@@ -42,7 +50,11 @@ def compute_ctf(freqs_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     df = 0.5 * (dfu + dfv) + 0.5 * (dfu - dfv) * torch.cos(2 * (alpha - torch.deg2rad(ang)))
     lam = electron_wavelength_A(kv).to(p.device)
     cs_A = cs * 1e7
-    gamma = (math.pi * lam * df * s2 - 0.5 * math.pi * cs_A * lam**3 * s2 * s2
-             + torch.deg2rad(phase) + torch.atan(w / torch.sqrt(1 - w * w)))
+    gamma = (
+        math.pi * lam * df * s2
+        - 0.5 * math.pi * cs_A * lam**3 * s2 * s2
+        + torch.deg2rad(phase)
+        + torch.atan(w / torch.sqrt(1 - w * w))
+    )
     out = torch.sin(gamma) * torch.exp(-bfac * s2 / 4)
     return out.to(freqs_A.dtype)

@@ -28,7 +28,7 @@ def pad_volume(vol: torch.Tensor, P: int) -> torch.Tensor:
     D = vol.shape[-1]
     a = P // 2 - D // 2
     out = vol.new_zeros((P, P, P))
-    out[a:a + D, a:a + D, a:a + D] = vol
+    out[a : a + D, a : a + D, a : a + D] = vol
     return out
 
 
@@ -55,8 +55,13 @@ class Projector:
         """``(B, D*D)`` complex centred transforms of the projections along poses ``rot: (B, 3, 3)``."""
         return sample_volume(self.vol_ft, rotate_lattice(self.freqs, rot.to(self.freqs.dtype)))
 
-    def project(self, rot: torch.Tensor, shift_px: torch.Tensor | None = None,
-                ctf: torch.Tensor | None = None, psize_A: float = 1.0) -> torch.Tensor:
+    def project(
+        self,
+        rot: torch.Tensor,
+        shift_px: torch.Tensor | None = None,
+        ctf: torch.Tensor | None = None,
+        psize_A: float = 1.0,
+    ) -> torch.Tensor:
         """``(B, D, D)`` images: ``translate(-shift_px)(ctf * projection)``.
 
         ``ctf``: ``(B, 8)`` parameters (see :mod:`cryoscape.fourier.ctf`) or None for no CTF.

@@ -7,8 +7,9 @@ import math
 import torch
 
 
-def soft_circular_window(D: int, inner: float = 0.85, outer: float = 0.99,
-                         device: torch.device | str | None = None) -> torch.Tensor:
+def soft_circular_window(
+    D: int, inner: float = 0.85, outer: float = 0.99, device: torch.device | str | None = None
+) -> torch.Tensor:
     """``(D, D)`` window: 1 inside ``inner * D/2``, cosine fall-off to 0 at ``outer * D/2``.
 
     Tapering the box edge stops its discontinuity from ringing across all frequencies.

@@ -20,8 +20,16 @@ from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.particles import CRYODRGN_CTF_COLUMNS, ParticleSet
 from cryoscape.io.safe_pickle import load_pickle  # the only way cryoscape reads a pickle
 
-__all__ = ["load_pickle", "save_pickle", "read_poses", "read_ctf", "read_index", "trans_to_shifts_A",
-           "poses_to_cryodrgn", "ctf_to_cryodrgn"]
+__all__ = [
+    "load_pickle",
+    "save_pickle",
+    "read_poses",
+    "read_ctf",
+    "read_index",
+    "trans_to_shifts_A",
+    "poses_to_cryodrgn",
+    "ctf_to_cryodrgn",
+]
 
 
 def save_pickle(obj, path: str | os.PathLike) -> None:
@@ -52,8 +60,9 @@ def read_poses(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     elif isinstance(obj, np.ndarray):
         rot, trans = _array(obj, path, "rotations"), None
     else:
-        raise InputError(f"expected a cryoDRGN pose pickle (rot, trans) or a rotation array, "
-                         f"got {type(obj).__name__}", path)
+        raise InputError(
+            f"expected a cryoDRGN pose pickle (rot, trans) or a rotation array, got {type(obj).__name__}", path
+        )
     if rot.ndim != 3 or rot.shape[1:] != (3, 3):
         raise InputError(f"rotations have shape {rot.shape}, expected (N, 3, 3)", path)
     if trans is not None and trans.shape != (len(rot), 2):
@@ -70,8 +79,7 @@ def read_ctf(path: str | os.PathLike) -> np.ndarray:
     obj = load_pickle(path)
     a = _array(obj, path, "CTF parameters")
     if a.ndim != 2 or a.shape[1] != len(CRYODRGN_CTF_COLUMNS):
-        raise InputError(f"CTF array has shape {a.shape}, expected (N, 9): "
-                         f"{', '.join(CRYODRGN_CTF_COLUMNS)}", path)
+        raise InputError(f"CTF array has shape {a.shape}, expected (N, 9): {', '.join(CRYODRGN_CTF_COLUMNS)}", path)
     return a
 
 

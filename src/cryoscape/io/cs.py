@@ -28,9 +28,22 @@ if TYPE_CHECKING:
 
 RLN, RLN_OPTICS = "rln/", "rln_optics/"
 #: star columns that have a cryoSPARC field (or come from pset fields), so not carried as rln/
-CANONICAL_STAR = set(ANGLES) | set(V30_OPTICS_COLS) | {
-    "_rlnOriginXAngst", "_rlnOriginYAngst", "_rlnDefocusU", "_rlnDefocusV", "_rlnDefocusAngle",
-    "_rlnPhaseShift", "_rlnCtfBfactor", "_rlnImageName", "_rlnOpticsGroup", "_rlnImageSize"}
+CANONICAL_STAR = (
+    set(ANGLES)
+    | set(V30_OPTICS_COLS)
+    | {
+        "_rlnOriginXAngst",
+        "_rlnOriginYAngst",
+        "_rlnDefocusU",
+        "_rlnDefocusV",
+        "_rlnDefocusAngle",
+        "_rlnPhaseShift",
+        "_rlnCtfBfactor",
+        "_rlnImageName",
+        "_rlnOpticsGroup",
+        "_rlnImageSize",
+    }
+)
 
 
 def load_cs(path: Path) -> np.ndarray:
@@ -55,9 +68,19 @@ def _names(arr: np.ndarray) -> tuple[str, ...]:
 
 
 #: Per-particle shape of the numeric fields cryoscape reads (alignments: any prefix).
-READ_FIELDS = {"ctf/df1_A": (), "ctf/df2_A": (), "ctf/df_angle_rad": (), "ctf/phase_shift_rad": (),
-               "ctf/bfactor": (), "ctf/accel_kv": (), "ctf/cs_mm": (), "ctf/amp_contrast": (),
-               "blob/psize_A": (), "blob/idx": (), "blob/shape": (2,)}
+READ_FIELDS = {
+    "ctf/df1_A": (),
+    "ctf/df2_A": (),
+    "ctf/df_angle_rad": (),
+    "ctf/phase_shift_rad": (),
+    "ctf/bfactor": (),
+    "ctf/accel_kv": (),
+    "ctf/cs_mm": (),
+    "ctf/amp_contrast": (),
+    "blob/psize_A": (),
+    "blob/idx": (),
+    "blob/shape": (2,),
+}
 ALIGNMENT_FIELDS = {"pose": (3,), "shift": (2,), "psize_A": (), "class_posterior": ()}
 
 
@@ -79,8 +102,11 @@ def _check_fields(arr: np.ndarray, path: Path) -> None:
         if want is None:
             continue
         if dt.base.kind not in "biuf" or dt.shape != want:
-            raise InputError(f"field {name} holds {dt.base}{list(dt.shape) or ''}, expected "
-                             f"{'numbers' if not want else f'{want[0]} numbers per particle'}", path)
+            raise InputError(
+                f"field {name} holds {dt.base}{list(dt.shape) or ''}, expected "
+                f"{'numbers' if not want else f'{want[0]} numbers per particle'}",
+                path,
+            )
     if "blob/path" in _names(arr) and "blob/idx" not in _names(arr):
         raise InputError("field blob/path without blob/idx (the image's index in its stack)", path)
 
@@ -101,21 +127,27 @@ def _f(arr: np.ndarray, name: str) -> np.ndarray | None:
 OPTICS_FIELDS = {"voltage_kV": "ctf/accel_kv", "cs_mm": "ctf/cs_mm", "amp_contrast": "ctf/amp_contrast"}
 
 
-def _ctf(arr: np.ndarray, path: Path, fill: OpticsFill | None,
-         warnings: list[str]) -> tuple[CTFParams | None, dict[str, float]]:
+def _ctf(
+    arr: np.ndarray, path: Path, fill: OpticsFill | None, warnings: list[str]
+) -> tuple[CTFParams | None, dict[str, float]]:
     """CTF per particle and the optics fields the file lacks, which come from ``fill`` (reported)."""
     if "ctf/df1_A" not in _names(arr):
         unused_fill(fill, warnings)
         return None, {}
-    optics, filled = fill_optics({k: _f(arr, f) for k, f in OPTICS_FIELDS.items()},
-                                 OPTICS_FIELDS, fill, len(arr), path, warnings)
+    optics, filled = fill_optics(
+        {k: _f(arr, f) for k, f in OPTICS_FIELDS.items()}, OPTICS_FIELDS, fill, len(arr), path, warnings
+    )
     df2 = _f(arr, "ctf/df2_A")
     ang, phase, bfac = (_f(arr, k) for k in ("ctf/df_angle_rad", "ctf/phase_shift_rad", "ctf/bfactor"))
     return CTFParams.from_columns(
-        len(arr), defocus_u_A=_f(arr, "ctf/df1_A"), defocus_v_A=_f(arr, "ctf/df1_A") if df2 is None else df2,
-        defocus_angle_deg=0.0 if ang is None else np.rad2deg(ang), **optics,
+        len(arr),
+        defocus_u_A=_f(arr, "ctf/df1_A"),
+        defocus_v_A=_f(arr, "ctf/df1_A") if df2 is None else df2,
+        defocus_angle_deg=0.0 if ang is None else np.rad2deg(ang),
+        **optics,
         phase_shift_deg=0.0 if phase is None else np.rad2deg(phase),
-        bfactor_A2=0.0 if bfac is None else bfac), filled
+        bfactor_A2=0.0 if bfac is None else bfac,
+    ), filled
 
 
 def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str | None:
@@ -123,13 +155,11 @@ def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str |
     names = _names(arr)
     if "alignments3D/pose" in names:
         return "alignments3D/"
-    classes = sorted({n.split("/")[0] for n in names
-                      if n.startswith("alignments_class_") and n.endswith("/pose")})
+    classes = sorted({n.split("/")[0] for n in names if n.startswith("alignments_class_") and n.endswith("/pose")})
     if not classes:
         warnings.append(f"no 3D alignments (alignments3D/pose) in {path.name}: no poses")
         return None
-    post = [float(arr[f"{c}/class_posterior"].sum()) if f"{c}/class_posterior" in names else -1.0
-            for c in classes]
+    post = [float(arr[f"{c}/class_posterior"].sum()) if f"{c}/class_posterior" in names else -1.0 for c in classes]
     best = classes[int(np.argmax(post))] if max(post) >= 0 else classes[0]
     if len(classes) > 1:
         why = "highest total posterior" if max(post) >= 0 else "first class"
@@ -137,8 +167,9 @@ def _alignment_prefix(arr: np.ndarray, warnings: list[str], path: Path) -> str |
     return best + "/"
 
 
-def _shifts_A(arr: np.ndarray, pre: str, psize: np.ndarray, blob_box: int, box: int | None,
-              warnings: list[str]) -> np.ndarray | None:
+def _shifts_A(
+    arr: np.ndarray, pre: str, psize: np.ndarray, blob_box: int, box: int | None, warnings: list[str]
+) -> np.ndarray | None:
     """Shifts in Å: pixels of the refinement box times its pixel size."""
     if pre + "shift" not in _names(arr):
         return None
@@ -148,8 +179,10 @@ def _shifts_A(arr: np.ndarray, pre: str, psize: np.ndarray, blob_box: int, box: 
         return px * ref_psize[:, None]
     if box:  # refinement box D given: the shift is a fraction px / D of the physical box
         return px / box * (blob_box * psize)[:, None]
-    warnings.append(f"no {pre}psize_A: shifts assumed in pixels of the particle box (pass -D/--box "
-                    "with the refinement box if it differs)")
+    warnings.append(
+        f"no {pre}psize_A: shifts assumed in pixels of the particle box (pass -D/--box "
+        "with the refinement box if it differs)"
+    )
     return px * psize[:, None]
 
 
@@ -175,8 +208,7 @@ def _images(arr: np.ndarray, path: Path, datadir, images: str, warnings: list[st
                 if datadir is not None:
                     raise
                 files[p] = resolve_image_path(p, path.parent.parent, None, origin=path)
-        return ImageSource.from_refs([files[p] for p in paths.tolist()],
-                                     arr["blob/idx"].astype(np.int64), origin=path)
+        return ImageSource.from_refs([files[p] for p in paths.tolist()], arr["blob/idx"].astype(np.int64), origin=path)
     except InputError as e:
         if images == "require":
             raise
@@ -192,15 +224,16 @@ def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame |
         v = arr[name]
         return _text(arr, name, path).astype(object) if v.dtype.kind == "S" else v
 
-    meta = pd.DataFrame({n[len(RLN):]: col(n) for n in _names(arr) if n.startswith(RLN)})
+    meta = pd.DataFrame({n[len(RLN) :]: col(n) for n in _names(arr) if n.startswith(RLN)})
     if "ctf/phase_shift_rad" in _names(arr) and "_rlnPhaseShift" not in meta.columns:
         meta["_rlnPhaseShift"] = np.rad2deg(arr["ctf/phase_shift_rad"].astype(np.float64))
     if "ctf/bfactor" in _names(arr) and "_rlnCtfBfactor" not in meta.columns:
         meta["_rlnCtfBfactor"] = arr["ctf/bfactor"].astype(np.float64)
     if "blob/path" in _names(arr) and "_rlnImageName" not in meta.columns:
         paths = _text(arr, "blob/path", path)
-        meta["_rlnImageName"] = [f"{i + 1:06d}@{p.lstrip('>')}"
-                                 for i, p in zip(arr["blob/idx"].tolist(), paths.tolist())]
+        meta["_rlnImageName"] = [
+            f"{i + 1:06d}@{p.lstrip('>')}" for i, p in zip(arr["blob/idx"].tolist(), paths.tolist())
+        ]
     optics_cols = [n for n in _names(arr) if n.startswith(RLN_OPTICS)]
     if "_rlnOpticsGroup" not in meta.columns:
         return meta, None, None
@@ -208,14 +241,22 @@ def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame |
     if not optics_cols:
         return meta, None, groups
     first = np.unique(groups, return_index=True)[1]
-    optics = pd.DataFrame({"_rlnOpticsGroup": groups[first],
-                           **{n[len(RLN_OPTICS):]: col(n)[first] for n in optics_cols}})
+    optics = pd.DataFrame(
+        {"_rlnOpticsGroup": groups[first], **{n[len(RLN_OPTICS) :]: col(n)[first] for n in optics_cols}}
+    )
     return meta, optics, groups
 
 
-def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
-            images: str = "optional", box: int | None = None, apix: float | None = None,
-            optics: OpticsFill | None = None, use_ctf: bool = True) -> ParticleSet:
+def read_cs(
+    path: str | os.PathLike,
+    *,
+    datadir: str | os.PathLike | None = None,
+    images: str = "optional",
+    box: int | None = None,
+    apix: float | None = None,
+    optics: OpticsFill | None = None,
+    use_ctf: bool = True,
+) -> ParticleSet:
     """Read a cryoSPARC particle ``.cs``; ``box`` is the refinement box D, needed only when the
     file lacks ``alignments3D/psize_A``; ``apix`` overrides ``blob/psize_A``; ``optics`` supplies
     voltage, Cs and amplitude contrast where the file lacks them (:mod:`.optics`); ``use_ctf=False``
@@ -232,18 +273,29 @@ def read_cs(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None
         warnings.append(f"blob/shape says {blob_box} px but the stacks are {src.box} px; using {src.box}")
     img_box = src.box if src is not None else blob_box
     if psize is None:
-        psize = fallback_psize(src, len(arr), needed=ctf is not None, path=path, warnings=warnings,
-                               hint="the field blob/psize_A")
+        psize = fallback_psize(
+            src, len(arr), needed=ctf is not None, path=path, warnings=warnings, hint="the field blob/psize_A"
+        )
     pre = _alignment_prefix(arr, warnings, path)
     rot = shifts = None
     if pre is not None:
         rot = cryosparc_pose_to_matrix(arr[pre + "pose"].astype(np.float64))
         shifts = _shifts_A(arr, pre, psize, img_box or (box or 0), box, warnings)
     meta, optics, groups = _metadata(arr, path)
-    return ParticleSet(box=img_box or 0, psize_A=psize, images=src, rotations=rot, shifts_A=shifts,
-                       ctf=ctf, optics_group=groups, metadata=meta, optics=optics, source=path,
-                       source_format="cs", info=ReadInfo(warnings=warnings, cs_rows=arr, cs_alignments=pre,
-                                                         optics_filled=filled))
+    return ParticleSet(
+        box=img_box or 0,
+        psize_A=psize,
+        images=src,
+        rotations=rot,
+        shifts_A=shifts,
+        ctf=ctf,
+        optics_group=groups,
+        metadata=meta,
+        optics=optics,
+        source=path,
+        source_format="cs",
+        info=ReadInfo(warnings=warnings, cs_rows=arr, cs_alignments=pre, optics_filled=filled),
+    )
 
 
 def _source_rows(pset: ParticleSet) -> np.ndarray | None:
@@ -277,10 +329,15 @@ def _ctf_fields(pset: ParticleSet, rows: np.ndarray | None) -> dict[str, np.ndar
     c = pset.ctf
     if c is None:
         return {}
-    out = {"ctf/accel_kv": c.voltage_kV, "ctf/cs_mm": c.cs_mm, "ctf/amp_contrast": c.amp_contrast,
-           "ctf/df1_A": c.defocus_u_A, "ctf/df2_A": c.defocus_v_A,
-           "ctf/df_angle_rad": np.deg2rad(c.defocus_angle_deg),
-           "ctf/phase_shift_rad": np.deg2rad(c.phase_shift_deg)}
+    out = {
+        "ctf/accel_kv": c.voltage_kV,
+        "ctf/cs_mm": c.cs_mm,
+        "ctf/amp_contrast": c.amp_contrast,
+        "ctf/df1_A": c.defocus_u_A,
+        "ctf/df2_A": c.defocus_v_A,
+        "ctf/df_angle_rad": np.deg2rad(c.defocus_angle_deg),
+        "ctf/phase_shift_rad": np.deg2rad(c.phase_shift_deg),
+    }
     had = rows is not None and "ctf/bfactor" in _names(rows)
     if np.any(c.bfactor_A2) or had or (pset.metadata is not None and "_rlnCtfBfactor" in pset.metadata):
         out["ctf/bfactor"] = c.bfactor_A2

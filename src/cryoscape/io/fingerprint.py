@@ -55,8 +55,7 @@ def data_fingerprint(pset: ParticleSet, sample: int = SAMPLED_IMAGES) -> dict:
             h.update(np.ascontiguousarray(pset.images[int(i)], np.float32).tobytes())
         fp["images_sha256"] = h.hexdigest()[:16]
     c = pset.ctf
-    fp["metadata_sha256"] = _digest([pset.rotations, pset.shifts_A, pset.psize_A,
-                                     None if c is None else c.as_array()])
+    fp["metadata_sha256"] = _digest([pset.rotations, pset.shifts_A, pset.psize_A, None if c is None else c.as_array()])
     filled = pset.info.optics_filled
     if filled and c is not None:  # for the record: which optics came from the command line
         fp["optics_filled"] = {k: float(v) for k, v in filled.items()}
@@ -68,15 +67,21 @@ def fingerprint_differences(old: dict | None, new: dict) -> list[str]:
     a run folder written before fingerprints)."""
     if not old:
         return []
-    names = {"n_images": "number of images", "stack_bytes": "size of the image stacks (bytes)",
-             "images_sha256": "content of sampled images", "metadata_sha256": "poses, shifts, CTF or pixel size"}
+    names = {
+        "n_images": "number of images",
+        "stack_bytes": "size of the image stacks (bytes)",
+        "images_sha256": "content of sampled images",
+        "metadata_sha256": "poses, shifts, CTF or pixel size",
+    }
     out = []
     for k in COMPARED:
         if k in old and old.get(k) != new.get(k):
             out.append(f"{names[k]}: {old.get(k)} -> {new.get(k)}")
     if (old.get("optics_filled") or {}) != (new.get("optics_filled") or {}):
-        out.append(f"optics given on the command line: {old.get('optics_filled') or 'none'} -> "
-                   f"{new.get('optics_filled') or 'none'}")
+        out.append(
+            f"optics given on the command line: {old.get('optics_filled') or 'none'} -> "
+            f"{new.get('optics_filled') or 'none'}"
+        )
     if out and old.get("stack_mtime") != new.get("stack_mtime"):
         out.append(f"stacks modified {old.get('stack_mtime')} -> {new.get('stack_mtime')}")
     return out

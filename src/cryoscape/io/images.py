@@ -20,9 +20,13 @@ from cryoscape.io.mrc import MrcHeader, read_header
 Index = int | slice | Sequence[int] | np.ndarray | tuple
 
 
-def resolve_image_path(path: str | os.PathLike, base_dir: str | os.PathLike,
-                       datadir: str | os.PathLike | None = None, *,
-                       origin: str | os.PathLike | None = None) -> Path:
+def resolve_image_path(
+    path: str | os.PathLike,
+    base_dir: str | os.PathLike,
+    datadir: str | os.PathLike | None = None,
+    *,
+    origin: str | os.PathLike | None = None,
+) -> Path:
     """The existing file a star/cs image path refers to, as an absolute path.
 
     cryoSPARC's leading ``>`` is stripped. A relative path is tried under ``datadir`` (if given,
@@ -62,9 +66,13 @@ def _parse_name(name: str, origin: str | os.PathLike | None) -> tuple[int, str]:
     return frame - 1, tail
 
 
-def image_refs_from_names(names: Sequence[str], *, base_dir: str | os.PathLike,
-                          datadir: str | os.PathLike | None = None,
-                          origin: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray]:
+def image_refs_from_names(
+    names: Sequence[str],
+    *,
+    base_dir: str | os.PathLike,
+    datadir: str | os.PathLike | None = None,
+    origin: str | os.PathLike | None = None,
+) -> tuple[list[Path], np.ndarray]:
     """Parse RELION ``_rlnImageName`` strings into (absolute file per particle, 0-based frames).
 
     Each distinct path is resolved once (see :func:`resolve_image_path`), so 10^6 names sharing
@@ -88,8 +96,13 @@ class ImageSource:
     ``chunks`` never read more than what is asked for.
     """
 
-    def __init__(self, headers: Sequence[MrcHeader], file_idx: np.ndarray, frames: np.ndarray,
-                 origin: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        headers: Sequence[MrcHeader],
+        file_idx: np.ndarray,
+        frames: np.ndarray,
+        origin: str | os.PathLike | None = None,
+    ) -> None:
         """Internal: use :meth:`from_file` / :meth:`from_refs`, which validate."""
         self._headers = list(headers)
         self._file_idx = np.asarray(file_idx, np.int64)
@@ -113,8 +126,9 @@ class ImageSource:
         return cls(headers, file_idx, frames, path)
 
     @classmethod
-    def from_refs(cls, files: Sequence[str | os.PathLike], frames: np.ndarray, *,
-                  origin: str | os.PathLike | None = None) -> ImageSource:
+    def from_refs(
+        cls, files: Sequence[str | os.PathLike], frames: np.ndarray, *, origin: str | os.PathLike | None = None
+    ) -> ImageSource:
         """Per-particle file and 0-based frame; every file, frame and box size checked now."""
         frames = np.asarray(frames, np.int64)
         if len(files) != len(frames):
@@ -231,8 +245,9 @@ def _header_or_origin(path: Path, origin: str | os.PathLike | None) -> MrcHeader
     if origin is not None and path.is_dir():
         raise InputError(f"image stack {path} is a folder, not a file", origin)
     if origin is not None and not path.exists():
-        raise InputError(f"image stack {path} not found; use --datadir to point to the folder "
-                         "holding the stacks", origin)
+        raise InputError(
+            f"image stack {path} not found; use --datadir to point to the folder holding the stacks", origin
+        )
     return read_header(path)  # a stack that is there but unreadable: named itself
 
 
@@ -243,12 +258,15 @@ def _check_boxes(headers: Sequence[MrcHeader], origin: str | os.PathLike | None)
     boxes = {h.nx: h.path.name for h in headers}
     if len(boxes) > 1:
         listed = ", ".join(f"{b} px in {name}" for b, name in boxes.items())
-        raise InputError(f"image stacks have different box sizes ({listed}); "
-                         "re-extract or downsample them to one box", origin or headers[0].path)
+        raise InputError(
+            f"image stacks have different box sizes ({listed}); re-extract or downsample them to one box",
+            origin or headers[0].path,
+        )
 
 
-def _check_frames(headers: Sequence[MrcHeader], file_idx: np.ndarray, frames: np.ndarray,
-                  origin: str | os.PathLike | None) -> None:
+def _check_frames(
+    headers: Sequence[MrcHeader], file_idx: np.ndarray, frames: np.ndarray, origin: str | os.PathLike | None
+) -> None:
     if not len(frames):
         return
     counts = np.array([h.nz for h in headers])[file_idx]
@@ -257,8 +275,9 @@ def _check_frames(headers: Sequence[MrcHeader], file_idx: np.ndarray, frames: np
         i = int(bad[0])
         h = headers[int(file_idx[i])]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise InputError(f"image {frames[i] + 1}@{h.path.name} is beyond the stack's {h.nz} images"
-                         f"{more}", origin or h.path)
+        raise InputError(
+            f"image {frames[i] + 1}@{h.path.name} is beyond the stack's {h.nz} images{more}", origin or h.path
+        )
 
 
 def _read_frames(h: MrcHeader, frames: np.ndarray) -> np.ndarray:

@@ -20,12 +20,20 @@ METADATA_EXTS = (".star", ".cs")
 IMAGE_EXTS = (".mrcs", ".mrc", ".txt")
 
 
-def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
-                   poses: str | os.PathLike | None = None, ctf: str | os.PathLike | None = None,
-                   ind: str | os.PathLike | np.ndarray | None = None, box: int | None = None,
-                   apix: float | None = None, images: str = "optional",
-                   need_box: bool = True, optics: OpticsFill | None = None,
-                   use_ctf: bool = True) -> ParticleSet:
+def load_particles(
+    path: str | os.PathLike,
+    *,
+    datadir: str | os.PathLike | None = None,
+    poses: str | os.PathLike | None = None,
+    ctf: str | os.PathLike | None = None,
+    ind: str | os.PathLike | np.ndarray | None = None,
+    box: int | None = None,
+    apix: float | None = None,
+    images: str = "optional",
+    need_box: bool = True,
+    optics: OpticsFill | None = None,
+    use_ctf: bool = True,
+) -> ParticleSet:
     """Read ``path`` (.star, .cs, .mrcs/.mrc stack, .txt stack list) and apply the overrides.
 
     ``poses``/``ctf``: cryoDRGN pickles replacing the file's; ``ind``: index file (.pkl/.npy) or
@@ -54,8 +62,9 @@ def load_particles(path: str | os.PathLike, *, datadir: str | os.PathLike | None
     return pset
 
 
-def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
-          optics: OpticsFill | None, use_ctf: bool) -> ParticleSet:
+def _read(
+    path: Path, datadir, box: int | None, apix: float | None, images: str, optics: OpticsFill | None, use_ctf: bool
+) -> ParticleSet:
     ext = path.suffix.lower()
     if ext == ".star":
         from cryoscape.io.star import read_star
@@ -64,16 +73,17 @@ def _read(path: Path, datadir, box: int | None, apix: float | None, images: str,
     if ext == ".cs":
         from cryoscape.io.cs import read_cs
 
-        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix, optics=optics,
-                       use_ctf=use_ctf)
+        return read_cs(path, datadir=datadir, images=images, box=box, apix=apix, optics=optics, use_ctf=use_ctf)
     if ext in IMAGE_EXTS:
         pset = _read_stack(path, apix)
         if optics is not None and optics.given():  # a bare stack's CTF comes whole from --ctf
-            pset.info.warnings.extend(f"{o} not used: a bare stack's CTF comes from --ctf" for o in
-                                      (OPTIONS[k][0] for k in optics.given()))
+            pset.info.warnings.extend(
+                f"{o} not used: a bare stack's CTF comes from --ctf" for o in (OPTIONS[k][0] for k in optics.given())
+            )
         return pset
-    raise InputError(f"unknown extension {ext or '(none)'!r}; expected one of "
-                     f"{', '.join(METADATA_EXTS + IMAGE_EXTS)}", path)
+    raise InputError(
+        f"unknown extension {ext or '(none)'!r}; expected one of {', '.join(METADATA_EXTS + IMAGE_EXTS)}", path
+    )
 
 
 def _read_stack(path: Path, apix: float | None) -> ParticleSet:
@@ -83,15 +93,21 @@ def _read_stack(path: Path, apix: float | None) -> ParticleSet:
 
     src = ImageSource.from_file(path)
     warnings: list[str] = []
-    psize = pick_psize(None if not src.header_psize_A else np.full(len(src), src.header_psize_A),
-                       apix, len(src), path, warnings)
+    psize = pick_psize(
+        None if not src.header_psize_A else np.full(len(src), src.header_psize_A), apix, len(src), path, warnings
+    )
     psize_from = "apix" if apix is not None else "header"
     if psize is None:
         psize = fallback_psize(src, len(src), needed=False, path=path, warnings=warnings, hint="")
         psize_from = "assumed"
-    return ParticleSet(box=src.box, psize_A=psize, images=src, source=path,
-                       source_format=path.suffix.lower().lstrip("."),
-                       info=ReadInfo(warnings=warnings, psize_from=psize_from))
+    return ParticleSet(
+        box=src.box,
+        psize_A=psize,
+        images=src,
+        source=path,
+        source_format=path.suffix.lower().lstrip("."),
+        info=ReadInfo(warnings=warnings, psize_from=psize_from),
+    )
 
 
 def _warn(pset: ParticleSet, msg: str) -> None:
@@ -107,8 +123,9 @@ def _resolve_box(pset: ParticleSet, box: int | None, need_box: bool) -> Particle
     if box is not None:
         return dataclasses.replace(pset, box=int(box))
     if need_box:
-        raise InputError("box size unknown (no _rlnImageSize, blob/shape or readable image stack); "
-                         "pass -D/--box", pset.source)
+        raise InputError(
+            "box size unknown (no _rlnImageSize, blob/shape or readable image stack); pass -D/--box", pset.source
+        )
     return pset
 
 
@@ -117,8 +134,11 @@ def _check_header_psize(pset: ParticleSet) -> None:
     if hdr and pset.n and pset.source_format in ("star", "cs"):
         file_psize = float(np.median(pset.psize_A))
         if abs(hdr / file_psize - 1) > 0.01:
-            _warn(pset, f"pixel size {file_psize:.4f} Å in the metadata but {hdr:.4f} Å in the "
-                        "stack header; using the metadata's (pass --apix to override)")
+            _warn(
+                pset,
+                f"pixel size {file_psize:.4f} Å in the metadata but {hdr:.4f} Å in the "
+                "stack header; using the metadata's (pass --apix to override)",
+            )
 
 
 def _apply_poses(pset: ParticleSet, path: Path) -> ParticleSet:
@@ -147,8 +167,11 @@ def _apply_ctf(pset: ParticleSet, path: Path) -> ParticleSet:
     if pset.box > 0 and np.any(box_col != pset.box):
         _warn(pset, f"CTF pickle {path.name} was made for box {int(box_col[0])}, images are {pset.box}")
     if np.any(np.abs(psize_col / pset.psize_A - 1) > 0.01):
-        _warn(pset, f"CTF pickle {path.name} says {psize_col[0]:.4f} Å/px, particles "
-                    f"{pset.psize_A[0]:.4f} Å/px; using the particles' (pass --apix to override)")
+        _warn(
+            pset,
+            f"CTF pickle {path.name} says {psize_col[0]:.4f} Å/px, particles "
+            f"{pset.psize_A[0]:.4f} Å/px; using the particles' (pass --apix to override)",
+        )
     return dataclasses.replace(pset, ctf=CTFParams.from_cryodrgn(arr))
 
 
@@ -162,6 +185,9 @@ def _apply_ind(pset: ParticleSet, ind: str | os.PathLike | np.ndarray) -> Partic
     ind = np.asarray(ind, np.int64)
     bad = ind[(ind < 0) | (ind >= pset.n)]
     if len(bad):
-        raise InputError(f"index {int(bad[0])} out of range for {pset.n} particles"
-                         + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""), origin or pset.source)
+        raise InputError(
+            f"index {int(bad[0])} out of range for {pset.n} particles"
+            + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+            origin or pset.source,
+        )
     return pset.subset(ind)

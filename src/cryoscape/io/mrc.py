@@ -27,8 +27,13 @@ ByteOrder = Literal["<", ">"]
 STAMP_ORDERS: dict[int, ByteOrder] = {0x44: "<", 0x41: "<", 0x11: ">"}
 
 #: MRC data modes cryoscape reads, as little-endian dtypes (byte order fixed per file).
-MODE_DTYPES: dict[int, np.dtype] = {0: np.dtype("i1"), 1: np.dtype("<i2"), 2: np.dtype("<f4"), 6: np.dtype("<u2"),
-                                    12: np.dtype("<f2")}
+MODE_DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("i1"),
+    1: np.dtype("<i2"),
+    2: np.dtype("<f4"),
+    6: np.dtype("<u2"),
+    12: np.dtype("<f2"),
+}
 #: Valid MRC modes cryoscape does not read (complex and packed 4-bit data).
 UNSUPPORTED_MODES = {3: "complex int16", 4: "complex float32", 101: "packed 4-bit"}
 
@@ -73,8 +78,11 @@ def _decode(raw: bytes, path: Path) -> tuple[np.ndarray, ByteOrder]:
             return h, order
     h = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(orders or "<"), count=1)[0]
     what = "" if h["map"] == b"MAP " else " (no 'MAP ' identifier)"
-    raise InputError(f"not an MRC file{what}: header gives dimensions "
-                     f"{int(h['nx'])}x{int(h['ny'])}x{int(h['nz'])}, mode {int(h['mode'])}", path)
+    raise InputError(
+        f"not an MRC file{what}: header gives dimensions "
+        f"{int(h['nx'])}x{int(h['ny'])}x{int(h['nz'])}, mode {int(h['mode'])}",
+        path,
+    )
 
 
 def read_header(path: str | os.PathLike) -> MrcHeader:
@@ -95,28 +103,36 @@ def read_header(path: str | os.PathLike) -> MrcHeader:
     h, order = _decode(raw, path)
     mode = int(h["mode"])
     if mode in UNSUPPORTED_MODES:
-        raise InputError(f"unsupported MRC mode {mode} ({UNSUPPORTED_MODES[mode]}); cryoscape reads "
-                         f"modes {sorted(MODE_DTYPES)} (real-valued images)", path)
+        raise InputError(
+            f"unsupported MRC mode {mode} ({UNSUPPORTED_MODES[mode]}); cryoscape reads "
+            f"modes {sorted(MODE_DTYPES)} (real-valued images)",
+            path,
+        )
     nx, ny, nz = (int(h[k]) for k in ("nx", "ny", "nz"))
     dtype = MODE_DTYPES[mode].newbyteorder(order)
     offset = HEADER_BYTES + int(h["nsymbt"])
     need = offset + nx * ny * nz * dtype.itemsize
     if size < need:
         have = max(size - offset, 0) // max(nx * ny * dtype.itemsize, 1)
-        raise InputError(f"truncated: the header says {nz} sections of {ny}x{nx} ({need} bytes) but "
-                         f"the file has {size} bytes (only {have} complete); copy or regenerate it", path)
+        raise InputError(
+            f"truncated: the header says {nz} sections of {ny}x{nx} ({need} bytes) but "
+            f"the file has {size} bytes (only {have} complete); copy or regenerate it",
+            path,
+        )
     extra = (size - need) // (nx * ny * dtype.itemsize)
     if extra > 0:  # a header that undercounts would silently hide images (or misread a volume)
-        raise InputError(f"the header says {nz} sections of {ny}x{nx} but the file holds {nz + extra} "
-                         f"({size - need} bytes more): the header is wrong or the file was appended to; "
-                         "regenerate it", path)
+        raise InputError(
+            f"the header says {nz} sections of {ny}x{nx} but the file holds {nz + extra} "
+            f"({size - need} bytes more): the header is wrong or the file was appended to; "
+            "regenerate it",
+            path,
+        )
     mx = int(h["mx"])
     psize = float(h["cella"]["x"]) / mx if mx > 0 else 0.0
     axes = (int(h["mapc"]), int(h["mapr"]), int(h["maps"]))
     if sorted(axes) != [1, 2, 3]:
         axes = (1, 2, 3)  # many writers leave these 0; MRC then means x fastest
-    return MrcHeader(path, nx, ny, nz, mode, dtype, offset, psize if np.isfinite(psize) else 0.0,
-                     int(h["ispg"]), axes)
+    return MrcHeader(path, nx, ny, nz, mode, dtype, offset, psize if np.isfinite(psize) else 0.0, int(h["ispg"]), axes)
 
 
 def open_stack(path: str | os.PathLike) -> np.memmap:
@@ -233,7 +249,7 @@ class StackWriter:
         except OSError as e:
             raise_user_error(e, self.path)
         self._stats.add(images)
-        self._written[start:start + k] = True
+        self._written[start : start + k] = True
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         try:
@@ -251,8 +267,9 @@ class StackWriter:
     def _finish(self) -> None:
         missing = np.flatnonzero(~self._written)
         if len(missing):
-            raise RuntimeError(f"StackWriter closed with {len(missing)} of {self.n} images unwritten "
-                               f"(first: {missing[0]})")
+            raise RuntimeError(
+                f"StackWriter closed with {len(missing)} of {self.n} images unwritten (first: {missing[0]})"
+            )
         dmin, dmax, dmean, rms = self._stats.summary()
         try:
             # header-only update through mrcfile's mmap: maps the data lazily, reads none of it

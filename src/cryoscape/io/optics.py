@@ -26,9 +26,11 @@ class OpticsFill:
     amp_contrast: float | None = None
 
     def __post_init__(self) -> None:
-        checks = {"voltage_kV": (lambda v: 0 < v <= 3000, "--voltage must be in kV, > 0"),
-                  "cs_mm": (lambda v: 0 <= v <= 100, "--cs must be in mm, from 0 to 100"),
-                  "amp_contrast": (lambda v: 0 <= v < 1, "--amp-contrast must be a fraction in [0, 1)")}
+        checks = {
+            "voltage_kV": (lambda v: 0 < v <= 3000, "--voltage must be in kV, > 0"),
+            "cs_mm": (lambda v: 0 <= v <= 100, "--cs must be in mm, from 0 to 100"),
+            "amp_contrast": (lambda v: 0 <= v < 1, "--amp-contrast must be a fraction in [0, 1)"),
+        }
         for name, (ok, msg) in checks.items():
             v = getattr(self, name)
             if v is not None and not (np.isfinite(v) and ok(v)):
@@ -39,12 +41,21 @@ class OpticsFill:
 
 
 #: field -> (option, what it is, unit)
-OPTIONS = {"voltage_kV": ("--voltage", "voltage", "kV"), "cs_mm": ("--cs", "spherical aberration", "mm"),
-           "amp_contrast": ("--amp-contrast", "amplitude contrast", "")}
+OPTIONS = {
+    "voltage_kV": ("--voltage", "voltage", "kV"),
+    "cs_mm": ("--cs", "spherical aberration", "mm"),
+    "amp_contrast": ("--amp-contrast", "amplitude contrast", ""),
+}
 
 
-def fill_optics(values: dict[str, np.ndarray | None], names: Mapping[str, str], fill: OpticsFill | None,
-                n: int, path: Path, warnings: list[str]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def fill_optics(
+    values: dict[str, np.ndarray | None],
+    names: Mapping[str, str],
+    fill: OpticsFill | None,
+    n: int,
+    path: Path,
+    warnings: list[str],
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """``values`` (field -> per-particle array, None where the file lacks it) completed from
     ``fill``; ``names``: field -> the file's column name, for messages. Returns (values, fields
     filled -> value). InputError naming every missing column and the option that supplies it."""
@@ -67,12 +78,11 @@ def fill_optics(values: dict[str, np.ndarray | None], names: Mapping[str, str], 
         cols = ", ".join(c for c, _ in missing)
         opts = ", ".join(o for _, o in missing)
         hint = " (0.1 is cryoDRGN's default amplitude contrast)" if "--amp-contrast" in opts else ""
-        raise InputError(f"missing {cols} needed for the CTF; pass {opts} with the value for your "
-                         f"data{hint}", path)
+        raise InputError(f"missing {cols} needed for the CTF; pass {opts} with the value for your data{hint}", path)
     return {k: v for k, v in out.items() if v is not None}, used  # every field in ``names`` is set now
 
 
 def unused_fill(fill: OpticsFill | None, warnings: list[str]) -> None:
     """Say that values were given for a file without CTF parameters, where they mean nothing."""
-    for key in (fill.given() if fill else {}):
+    for key in fill.given() if fill else {}:
         warnings.append(f"{OPTIONS[key][0]} not used: the file has no CTF parameters")

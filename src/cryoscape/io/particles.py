@@ -23,8 +23,15 @@ if TYPE_CHECKING:
 
 #: Column order of cryoDRGN's CTF pickle (N x 9).
 CRYODRGN_CTF_COLUMNS = (
-    "box", "psize_A", "defocus_u_A", "defocus_v_A", "defocus_angle_deg",
-    "voltage_kV", "cs_mm", "amp_contrast", "phase_shift_deg",
+    "box",
+    "psize_A",
+    "defocus_u_A",
+    "defocus_v_A",
+    "defocus_angle_deg",
+    "voltage_kV",
+    "cs_mm",
+    "amp_contrast",
+    "phase_shift_deg",
 )
 
 
@@ -57,9 +64,17 @@ class CTFParams:
     def to_cryodrgn(self, box: int, psize_A: np.ndarray | float) -> np.ndarray:
         """cryoDRGN's N x 9 float32 CTF array (see :data:`CRYODRGN_CTF_COLUMNS`)."""
         n = len(self)
-        cols = [np.full(n, box), np.broadcast_to(psize_A, (n,)), self.defocus_u_A, self.defocus_v_A,
-                self.defocus_angle_deg, self.voltage_kV, self.cs_mm, self.amp_contrast,
-                self.phase_shift_deg]
+        cols = [
+            np.full(n, box),
+            np.broadcast_to(psize_A, (n,)),
+            self.defocus_u_A,
+            self.defocus_v_A,
+            self.defocus_angle_deg,
+            self.voltage_kV,
+            self.cs_mm,
+            self.amp_contrast,
+            self.phase_shift_deg,
+        ]
         return np.stack(cols, axis=1).astype(np.float32)
 
     @classmethod
@@ -138,8 +153,10 @@ class ParticleSet:
         """The single pixel size of the set; raises if optics groups disagree."""
         vals = np.unique(np.round(self.psize_A, 5))
         if len(vals) != 1:
-            raise InputError(f"particles have {len(vals)} different pixel sizes {vals.tolist()}; "
-                             "select one optics group first", self.source)
+            raise InputError(
+                f"particles have {len(vals)} different pixel sizes {vals.tolist()}; select one optics group first",
+                self.source,
+            )
         return float(vals[0])
 
     @property
@@ -165,8 +182,10 @@ class ParticleSet:
             ctf=None if self.ctf is None else self.ctf.subset(ind),
             optics_group=take(self.optics_group),
             metadata=None if self.metadata is None else self.metadata.iloc[ind].reset_index(drop=True),
-            info=replace(self.info, subset_of_source=ind if self.info.subset_of_source is None
-                         else self.info.subset_of_source[ind]),
+            info=replace(
+                self.info,
+                subset_of_source=ind if self.info.subset_of_source is None else self.info.subset_of_source[ind],
+            ),
         )
 
     def check_counts(self) -> None:

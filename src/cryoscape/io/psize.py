@@ -10,8 +10,9 @@ import numpy as np
 from cryoscape.errors import InputError
 
 
-def pick_psize(file_psize: np.ndarray | None, apix: float | None, n: int, path: Path,
-               warnings: list[str]) -> np.ndarray | None:
+def pick_psize(
+    file_psize: np.ndarray | None, apix: float | None, n: int, path: Path, warnings: list[str]
+) -> np.ndarray | None:
     """``apix`` if given (warning when it disagrees with the file by > 1 %), else the file's."""
     if apix is None:
         return file_psize
@@ -20,8 +21,10 @@ def pick_psize(file_psize: np.ndarray | None, apix: float | None, n: int, path: 
     if file_psize is not None and len(file_psize):
         worst = float(np.max(np.abs(file_psize / apix - 1)))
         if worst > 0.01:
-            warnings.append(f"--apix {apix} differs from the file's pixel size "
-                            f"{float(np.median(file_psize)):.4f} Å by {100 * worst:.1f}%; using --apix")
+            warnings.append(
+                f"--apix {apix} differs from the file's pixel size "
+                f"{float(np.median(file_psize)):.4f} Å by {100 * worst:.1f}%; using --apix"
+            )
     return np.full(n, float(apix))
 
 
@@ -29,8 +32,7 @@ def fallback_psize(src, n: int, *, needed: bool, path: Path, warnings: list[str]
     """Pixel size for ``n`` particles when the metadata has none: the stack header, else 1 Å
     (only if not needed)."""
     if src is not None and src.header_psize_A:
-        warnings.append(f"no pixel size in the metadata; using the stack header's "
-                        f"{src.header_psize_A:.4f} Å/px")
+        warnings.append(f"no pixel size in the metadata; using the stack header's {src.header_psize_A:.4f} Å/px")
         return np.full(n, src.header_psize_A)
     if needed:
         raise InputError(f"no pixel size: the CTF needs {hint}; pass --apix", path)

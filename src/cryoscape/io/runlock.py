@@ -38,13 +38,17 @@ def _holder(fd: int) -> str:
     info = dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
     if "pid" not in info:
         return ""
-    return (f"{info.get('command', 'cryoscape')} (pid {info['pid']} on {info.get('host', '?')}, "
-            f"since {info.get('started', '?')})")
+    return (
+        f"{info.get('command', 'cryoscape')} (pid {info['pid']} on {info.get('host', '?')}, "
+        f"since {info.get('started', '?')})"
+    )
 
 
 def _record(fd: int, command: str) -> None:
-    text = (f"command=cryoscape {command}\npid={os.getpid()}\nhost={socket.gethostname()}\n"
-            f"started={time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+    text = (
+        f"command=cryoscape {command}\npid={os.getpid()}\nhost={socket.gethostname()}\n"
+        f"started={time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n"
+    )
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, text.encode(), 0)
@@ -69,11 +73,16 @@ def _open_locked(folder: Path, command: str) -> int:
             who = _holder(fd)
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise FolderBusy(f"is in use by {who or 'another cryoscape command'}; wait for it to "
-                                 "finish or choose another output folder", folder) from None
-            print(f"cryoscape {command}: warning: {folder}: this file system does not support locks "
-                  f"({e.strerror}); nothing stops another command from writing here at the same time",
-                  file=sys.stderr)
+                raise FolderBusy(
+                    f"is in use by {who or 'another cryoscape command'}; wait for it to "
+                    "finish or choose another output folder",
+                    folder,
+                ) from None
+            print(
+                f"cryoscape {command}: warning: {folder}: this file system does not support locks "
+                f"({e.strerror}); nothing stops another command from writing here at the same time",
+                file=sys.stderr,
+            )
             return -1  # run unlocked, as before locks existed
         # the previous holder may have removed the file between our open and our lock
         try:

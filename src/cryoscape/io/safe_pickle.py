@@ -22,14 +22,16 @@ import numpy as np
 from cryoscape.errors import InputError
 
 #: (module, name) pairs a pickle of plain numpy arrays and scalars refers to (numpy 1.x and 2.x).
-ALLOWED = frozenset({
-    *((m, "_reconstruct") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
-    *((m, "scalar") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
-    *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles, via _latin1 below
-})
+ALLOWED = frozenset(
+    {
+        *((m, "_reconstruct") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
+        *((m, "scalar") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
+        *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in protocol-2 pickles, via _latin1 below
+    }
+)
 #: Nesting deeper than this is not a cryoDRGN file (and would exhaust the checker's stack).
 _MAX_DEPTH = 32
 
@@ -102,11 +104,13 @@ def load_pickle(path: str | os.PathLike) -> Any:
     try:
         return loads(data)
     except UnsafePickle as e:
-        raise InputError(f"refused: the pickle {e}, which cryoscape does not load (only numpy arrays, "
-                         "tuples, lists, dicts and numbers); nothing in it was run", path) from None
+        raise InputError(
+            f"refused: the pickle {e}, which cryoscape does not load (only numpy arrays, "
+            "tuples, lists, dicts and numbers); nothing in it was run",
+            path,
+        ) from None
     except RecursionError:
         raise InputError("not a readable pickle (nested too deeply)", path) from None
     except Exception as e:  # any unpickling failure means "not a pickle we can use"
         first = str(e).splitlines()[0] if str(e) else ""
-        raise InputError(f"not a readable pickle ({type(e).__name__}{': ' + first if first else ''})",
-                         path) from None
+        raise InputError(f"not a readable pickle ({type(e).__name__}{': ' + first if first else ''})", path) from None

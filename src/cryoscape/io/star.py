@@ -28,19 +28,28 @@ if TYPE_CHECKING:
 IMAGES_MODES = ("require", "optional", "skip")
 ANGLES = ("_rlnAngleRot", "_rlnAngleTilt", "_rlnAnglePsi")
 #: per-particle columns of RELION 3.0 that RELION 3.1 moves into data_optics (or replaces)
-V30_OPTICS_COLS = ("_rlnVoltage", "_rlnSphericalAberration", "_rlnAmplitudeContrast",
-                   "_rlnMagnification", "_rlnDetectorPixelSize", "_rlnImagePixelSize",
-                   "_rlnOriginX", "_rlnOriginY")
+V30_OPTICS_COLS = (
+    "_rlnVoltage",
+    "_rlnSphericalAberration",
+    "_rlnAmplitudeContrast",
+    "_rlnMagnification",
+    "_rlnDetectorPixelSize",
+    "_rlnImagePixelSize",
+    "_rlnOriginX",
+    "_rlnOriginY",
+)
 
 
-def require_columns(df: pd.DataFrame, cols: Iterable[str], path: str | os.PathLike | None,
-                    needed_for: str, hint: str = "") -> None:
+def require_columns(
+    df: pd.DataFrame, cols: Iterable[str], path: str | os.PathLike | None, needed_for: str, hint: str = ""
+) -> None:
     """Raise InputError naming every column of ``cols`` missing from ``df``."""
     missing = [c for c in cols if c not in df.columns]
     if missing:
         s = "s" if len(missing) > 1 else ""
-        raise InputError(f"missing column{s} {', '.join(missing)} needed for {needed_for}"
-                         + (f"; {hint}" if hint else ""), path)
+        raise InputError(
+            f"missing column{s} {', '.join(missing)} needed for {needed_for}" + (f"; {hint}" if hint else ""), path
+        )
 
 
 def check_images_mode(images: str) -> None:
@@ -75,8 +84,9 @@ def _check_unique_columns(blocks: dict, path: Path) -> None:
             cols = list(map(str, df.columns))
             first = cols.index(str(dup[0]))
             second = cols.index(str(dup[0]), first + 1)
-            raise InputError(f"column {dup[0]} appears twice in data_{name} (columns #{first + 1} and "
-                             f"#{second + 1})", path)
+            raise InputError(
+                f"column {dup[0]} appears twice in data_{name} (columns #{first + 1} and #{second + 1})", path
+            )
 
 
 def _underscored(df: pd.DataFrame) -> pd.DataFrame:
@@ -96,8 +106,9 @@ def _split_blocks(blocks: dict, path: Path) -> tuple[pd.DataFrame, pd.DataFrame 
     raise InputError("no particle table (data_particles or a data_ loop) in the STAR file", path)
 
 
-def _optics_per_particle(parts: pd.DataFrame, optics: pd.DataFrame | None,
-                         path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
+def _optics_per_particle(
+    parts: pd.DataFrame, optics: pd.DataFrame | None, path: Path
+) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Particle rows with their optics group's columns joined in, and the group per particle."""
     if optics is None or not len(optics):
         return parts, None
@@ -125,13 +136,13 @@ def _psize(rows: pd.DataFrame, path: Path) -> np.ndarray | None:
         return _floats(rows, "_rlnImagePixelSize", path=path)
     if {"_rlnDetectorPixelSize", "_rlnMagnification"} <= set(rows.columns):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (_floats(rows, "_rlnDetectorPixelSize", path=path) * 1e4
-                    / _floats(rows, "_rlnMagnification", path=path))
+            return (
+                _floats(rows, "_rlnDetectorPixelSize", path=path) * 1e4 / _floats(rows, "_rlnMagnification", path=path)
+            )
     return None
 
 
-def _floats(rows: pd.DataFrame, col: str, default: float | None = None,
-            path: Path | None = None) -> np.ndarray:
+def _floats(rows: pd.DataFrame, col: str, default: float | None = None, path: Path | None = None) -> np.ndarray:
     """Column ``col`` as float64 (``default`` where absent); InputError naming the file, the column
     and the first row (1-based, in the particle table) that is not a number."""
     if col not in rows.columns:
@@ -144,17 +155,22 @@ def _floats(rows: pd.DataFrame, col: str, default: float | None = None,
 
     bad = pd.to_numeric(rows[col], errors="coerce").isna().to_numpy() & rows[col].notna().to_numpy()
     i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
-    raise InputError(f"column {col} is not numeric: row {i + 1} of the particle table has "
-                     f"{str(rows[col].iloc[i])[:40]!r}", path)
+    raise InputError(
+        f"column {col} is not numeric: row {i + 1} of the particle table has {str(rows[col].iloc[i])[:40]!r}", path
+    )
 
 
 #: CTFParams optics field -> RELION column
-OPTICS_COLUMNS = {"voltage_kV": "_rlnVoltage", "cs_mm": "_rlnSphericalAberration",
-                  "amp_contrast": "_rlnAmplitudeContrast"}
+OPTICS_COLUMNS = {
+    "voltage_kV": "_rlnVoltage",
+    "cs_mm": "_rlnSphericalAberration",
+    "amp_contrast": "_rlnAmplitudeContrast",
+}
 
 
-def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None,
-         warnings: list[str]) -> tuple[CTFParams | None, dict[str, float]]:
+def _ctf(
+    rows: pd.DataFrame, path: Path, fill: OpticsFill | None, warnings: list[str]
+) -> tuple[CTFParams | None, dict[str, float]]:
     """CTF per particle and the optics columns the file lacks, which come from ``fill`` (reported)."""
     if "_rlnDefocusU" not in rows.columns:
         unused_fill(fill, warnings)
@@ -164,14 +180,19 @@ def _ctf(rows: pd.DataFrame, path: Path, fill: OpticsFill | None,
     du = _floats(rows, "_rlnDefocusU", path=path)
     dv = _floats(rows, "_rlnDefocusV", path=path) if "_rlnDefocusV" in rows.columns else du
     return CTFParams.from_columns(
-        len(rows), defocus_u_A=du, defocus_v_A=dv,
-        defocus_angle_deg=_floats(rows, "_rlnDefocusAngle", 0.0, path), **optics,
+        len(rows),
+        defocus_u_A=du,
+        defocus_v_A=dv,
+        defocus_angle_deg=_floats(rows, "_rlnDefocusAngle", 0.0, path),
+        **optics,
         phase_shift_deg=_floats(rows, "_rlnPhaseShift", 0.0, path),
-        bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0, path)), filled
+        bfactor_A2=_floats(rows, "_rlnCtfBfactor", 0.0, path),
+    ), filled
 
 
-def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
-           warnings: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _poses(
+    rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path, warnings: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(rotations (N,3,3), shifts_A (N,2)); either None when the file lacks it."""
     have = [c for c in ANGLES if c in rows.columns]
     rot = None
@@ -180,12 +201,16 @@ def _poses(rows: pd.DataFrame, psize_A: np.ndarray | None, path: Path,
     elif have:
         warnings.append(f"only {', '.join(have)} present (2D alignment?): no 3D poses read")
     if {"_rlnOriginXAngst", "_rlnOriginYAngst"} <= set(rows.columns):
-        return rot, np.stack([_floats(rows, "_rlnOriginXAngst", path=path),
-                              _floats(rows, "_rlnOriginYAngst", path=path)], 1)
+        return rot, np.stack(
+            [_floats(rows, "_rlnOriginXAngst", path=path), _floats(rows, "_rlnOriginYAngst", path=path)], 1
+        )
     if {"_rlnOriginX", "_rlnOriginY"} <= set(rows.columns):
         if psize_A is None:
-            raise InputError("missing columns _rlnDetectorPixelSize, _rlnMagnification needed to "
-                             "convert _rlnOriginX/Y (pixels) to Å; pass --apix", path)
+            raise InputError(
+                "missing columns _rlnDetectorPixelSize, _rlnMagnification needed to "
+                "convert _rlnOriginX/Y (pixels) to Å; pass --apix",
+                path,
+            )
         px = np.stack([_floats(rows, "_rlnOriginX", path=path), _floats(rows, "_rlnOriginY", path=path)], 1)
         return rot, px * psize_A[:, None]
     return rot, None
@@ -203,8 +228,9 @@ def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list
         warnings.append("no _rlnImageName column: no particle images")
         return None
     try:
-        files, frames = image_refs_from_names(rows["_rlnImageName"].astype(str).tolist(),
-                                              base_dir=path.parent, datadir=datadir, origin=path)
+        files, frames = image_refs_from_names(
+            rows["_rlnImageName"].astype(str).tolist(), base_dir=path.parent, datadir=datadir, origin=path
+        )
         return ImageSource.from_refs(files, frames, origin=path)
     except InputError as e:
         if images == "require":
@@ -213,9 +239,15 @@ def _images(rows: pd.DataFrame, path: Path, datadir, images: str, warnings: list
         return None
 
 
-def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = None,
-              images: str = "optional", apix: float | None = None,
-              optics: OpticsFill | None = None, use_ctf: bool = True) -> ParticleSet:
+def read_star(
+    path: str | os.PathLike,
+    *,
+    datadir: str | os.PathLike | None = None,
+    images: str = "optional",
+    apix: float | None = None,
+    optics: OpticsFill | None = None,
+    use_ctf: bool = True,
+) -> ParticleSet:
     """Read a RELION 3.0-5.x particle star file.
 
     ``images``: "require" (missing stacks raise InputError), "optional" (missing stacks give
@@ -236,14 +268,29 @@ def read_star(path: str | os.PathLike, *, datadir: str | os.PathLike | None = No
     src = _images(rows, path, datadir, images, warnings)
     box = _box(rows, src, path, warnings)
     if psize is None:
-        psize = fallback_psize(src, len(rows), needed=ctf is not None, path=path, warnings=warnings,
-                               hint="_rlnImagePixelSize in data_optics, or _rlnDetectorPixelSize "
-                                    "and _rlnMagnification")
+        psize = fallback_psize(
+            src,
+            len(rows),
+            needed=ctf is not None,
+            path=path,
+            warnings=warnings,
+            hint="_rlnImagePixelSize in data_optics, or _rlnDetectorPixelSize and _rlnMagnification",
+        )
     version = "3.1" if optics_table is not None else "3.0"
-    return ParticleSet(box=box, psize_A=psize, images=src, rotations=rot, shifts_A=shifts, ctf=ctf,
-                       optics_group=groups, metadata=parts, optics=optics_table, source=path,
-                       source_format="star",
-                       info=ReadInfo(warnings=warnings, star_version=version, optics_filled=filled))
+    return ParticleSet(
+        box=box,
+        psize_A=psize,
+        images=src,
+        rotations=rot,
+        shifts_A=shifts,
+        ctf=ctf,
+        optics_group=groups,
+        metadata=parts,
+        optics=optics_table,
+        source=path,
+        source_format="star",
+        info=ReadInfo(warnings=warnings, star_version=version, optics_filled=filled),
+    )
 
 
 def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
@@ -252,8 +299,9 @@ def _box(rows: pd.DataFrame, src, path: Path, warnings: list[str]) -> int:
     if "_rlnImageSize" in rows.columns and len(rows):
         sizes = np.unique(_floats(rows, "_rlnImageSize", path=path))
         if len(sizes) > 1:
-            raise InputError(f"optics groups have different _rlnImageSize {sizes.tolist()}; "
-                             "cryoscape needs one box size", path)
+            raise InputError(
+                f"optics groups have different _rlnImageSize {sizes.tolist()}; cryoscape needs one box size", path
+            )
         box = int(sizes[0])
     if src is not None and src.box != box:
         if box:
@@ -315,8 +363,14 @@ def _particle_table(pset: ParticleSet, out_dir: Path) -> pd.DataFrame:
     if c is not None:
         # _rlnPhaseShift is always written: RELION defaults it to 0, but cryoDRGN's
         # parse_ctf_star reads a missing column as NaN and its whole reconstruction turns NaN
-        new.update({"_rlnDefocusU": c.defocus_u_A, "_rlnDefocusV": c.defocus_v_A,
-                    "_rlnDefocusAngle": c.defocus_angle_deg, "_rlnPhaseShift": c.phase_shift_deg})
+        new.update(
+            {
+                "_rlnDefocusU": c.defocus_u_A,
+                "_rlnDefocusV": c.defocus_v_A,
+                "_rlnDefocusAngle": c.defocus_angle_deg,
+                "_rlnPhaseShift": c.phase_shift_deg,
+            }
+        )
         if "_rlnCtfBfactor" in df.columns or np.any(c.bfactor_A2):  # only where the input had it
             new["_rlnCtfBfactor"] = c.bfactor_A2
     for col, v in new.items():
@@ -327,8 +381,13 @@ def _particle_table(pset: ParticleSet, out_dir: Path) -> pd.DataFrame:
 def _optics_values(pset: ParticleSet) -> dict[str, np.ndarray]:
     vals = {"_rlnImagePixelSize": pset.psize_A}
     if pset.ctf is not None:
-        vals.update({"_rlnVoltage": pset.ctf.voltage_kV, "_rlnSphericalAberration": pset.ctf.cs_mm,
-                     "_rlnAmplitudeContrast": pset.ctf.amp_contrast})
+        vals.update(
+            {
+                "_rlnVoltage": pset.ctf.voltage_kV,
+                "_rlnSphericalAberration": pset.ctf.cs_mm,
+                "_rlnAmplitudeContrast": pset.ctf.amp_contrast,
+            }
+        )
     return vals
 
 
@@ -377,8 +436,7 @@ def _format_block(name: str, df: pd.DataFrame) -> str:
 
     head = [f"\n# version 30001\n\ndata_{name}\n\nloop_"]
     head += [f"{col} #{i}" for i, col in enumerate(df.columns, 1)]
-    body = df.to_csv(sep=" ", header=False, index=False, na_rep="nan", quoting=csv.QUOTE_MINIMAL,
-                     lineterminator="\n")
+    body = df.to_csv(sep=" ", header=False, index=False, na_rep="nan", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     return "\n".join(head) + "\n" + body + "\n"
 
 

@@ -16,8 +16,7 @@ from cryoscape.io.atomic import atomic_write_bytes
 from cryoscape.io.particles import ParticleSet
 
 WRITABLE = (".star", ".cs")
-__all__ = ["WRITABLE", "write_particles", "write_cryodrgn_poses",
-           "write_cryodrgn_ctf", "write_index"]
+__all__ = ["WRITABLE", "write_particles", "write_cryodrgn_poses", "write_cryodrgn_ctf", "write_index"]
 
 
 def write_particles(pset: ParticleSet, path: str | os.PathLike) -> None:
@@ -32,8 +31,9 @@ def write_particles(pset: ParticleSet, path: str | os.PathLike) -> None:
 
         write_cs(pset, path)
     else:
-        raise InputError(f"unknown extension {ext or '(none)'!r} for particle output; "
-                         f"use one of {', '.join(WRITABLE)}", path)
+        raise InputError(
+            f"unknown extension {ext or '(none)'!r} for particle output; use one of {', '.join(WRITABLE)}", path
+        )
 
 
 def write_cryodrgn_poses(pset: ParticleSet, path: str | os.PathLike) -> None:

@@ -13,15 +13,15 @@ class ModelConfig:
     (decoder only, no encoder). ``pe_dim`` defaults to ``D // 2`` frequencies.
     """
 
-    D: int                      # even box of the training images, px
-    zdim: int = 8               # latent dimension; 0 = homogeneous (decoder only)
+    D: int  # even box of the training images, px
+    zdim: int = 8  # latent dimension; 0 = homogeneous (decoder only)
     enc_width: int = 256
     enc_depth: int = 3
     dec_width: int = 256
     dec_depth: int = 3
-    pe_type: str = "geom"       # "geom" (geometric sinusoids up to Nyquist) | "gaussian" (random Fourier features)
-    pe_dim: int | None = None   # number of frequencies (default D // 2)
-    pe_sigma: float = 0.5       # gaussian features scale
+    pe_type: str = "geom"  # "geom" (geometric sinusoids up to Nyquist) | "gaussian" (random Fourier features)
+    pe_dim: int | None = None  # number of frequencies (default D // 2)
+    pe_sigma: float = 0.5  # gaussian features scale
     activation: str = "relu"
 
     def __post_init__(self) -> None:

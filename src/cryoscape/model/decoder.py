@@ -28,6 +28,8 @@ from cryoscape.model.posenc import make_encoding
 
 #: Squared radius (cycles/px)^2 of the support: points with |k|^2 >= this decode to 0.
 SUPPORT_R2 = 0.25
+
+
 def canonicalize(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Map points to the half-space ``kz > 0``, ties broken by ``ky > 0`` then ``kx >= 0``.
 

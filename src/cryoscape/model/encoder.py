@@ -41,4 +41,4 @@ class ImageEncoder(nn.Module):
         if images.shape[-2:] != (self.D, self.D):
             raise ValueError(f"encoder expects {self.D}x{self.D} images, got {tuple(images.shape)}")
         out = self.mlp(images[..., self.mask]).float()
-        return out[..., :self.zdim], out[..., self.zdim:]
+        return out[..., : self.zdim], out[..., self.zdim :]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-_ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU,
-                "tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+}
 
 
 def make_activation(name: str) -> nn.Module:

@@ -48,8 +48,10 @@ class FourierFeatures(nn.Module):
     def __init__(self, b: torch.Tensor, legacy_b: torch.Tensor | None = None) -> None:
         super().__init__()
         if b.ndim != 2 or b.shape[0] != 3 or (legacy_b is not None and legacy_b.shape != b.shape):
-            raise ValueError(f"frequency vectors must be a (3, m) matrix, got {tuple(b.shape)}"
-                             + ("" if legacy_b is None else f" and legacy {tuple(legacy_b.shape)}"))
+            raise ValueError(
+                f"frequency vectors must be a (3, m) matrix, got {tuple(b.shape)}"
+                + ("" if legacy_b is None else f" and legacy {tuple(legacy_b.shape)}")
+            )
         self.register_buffer("b", b.float())
         self.out_dim = 3 + 2 * b.shape[1]
         self.legacy_b = None if legacy_b is None else legacy_b.float()

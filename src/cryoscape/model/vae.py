@@ -56,8 +56,9 @@ class ReconModel(nn.Module):
     def forward(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(coords, z)
 
-    def eval_volume(self, z: torch.Tensor | None = None, D: int | None = None,
-                    batch: int = _ROWS_PER_CALL) -> torch.Tensor:
+    def eval_volume(
+        self, z: torch.Tensor | None = None, D: int | None = None, batch: int = _ROWS_PER_CALL
+    ) -> torch.Tensor:
         """``(D, D, D)`` float32 real-space map [z, y, x] for one latent ``z: (zdim,)`` (None if zdim 0).
 
         ``D`` defaults to the training box; another box Fourier-crops or pads (see
@@ -98,8 +99,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         named = re.search(r"GLOBAL:? ?([\w.]+)", str(e))
         if named is None:
             raise InputError("cannot read as a torch checkpoint (corrupt, or not a checkpoint)", path) from None
-        raise InputError(f"refused: not a cryoscape checkpoint (it refers to {named.group(1)}; cryoscape "
-                         "loads only tensors and plain data, and ran nothing in it)", path) from None
+        raise InputError(
+            f"refused: not a cryoscape checkpoint (it refers to {named.group(1)}; cryoscape "
+            "loads only tensors and plain data, and ran nothing in it)",
+            path,
+        ) from None
     except Exception as e:  # torch raises many types for a truncated or foreign file
         first = (str(e).splitlines() or [""])[0][:200]
         raise InputError(f"cannot read as a torch checkpoint ({type(e).__name__}: {first})", path) from None
@@ -138,23 +142,22 @@ class VolumeMaker:
         step = max(1, self.rows // M)
         out = []
         for a in range(0, n, step):
-            c = lat.coords[a:a + step]
-            h0 = self._h0[a:a + step] if self._h0 is not None else dec.point_features(c)
+            c = lat.coords[a : a + step]
+            h0 = self._h0[a : a + step] if self._h0 is not None else dec.point_features(c)
             out.append(dec.head(h0[None], c, zs).expand(M, -1))
         return torch.cat(out, dim=1)
 
     def volumes(self, zs: torch.Tensor | None) -> torch.Tensor:
         """``(M, D, D, D)`` float32 maps for latents ``zs: (M, zdim)`` (None: one map, zdim 0)."""
         if (zs is None) != (self.model.zdim == 0):
-            raise ValueError(f"model has zdim={self.model.zdim}; "
-                             + ("give z" if zs is None else "it takes no z"))
+            raise ValueError(f"model has zdim={self.model.zdim}; " + ("give z" if zs is None else "it takes no z"))
         lat, D = self.lattice, self.D
         with torch.inference_mode():
             if zs is not None:
                 zs = torch.as_tensor(zs, dtype=torch.float32, device=lat.coords.device)
                 zs = zs.reshape(-1, self.model.zdim)
             vals = self._transform_values(zs)
-            grid = torch.zeros(vals.shape[0], D ** 3, dtype=torch.complex64, device=vals.device)
+            grid = torch.zeros(vals.shape[0], D**3, dtype=torch.complex64, device=vals.device)
             grid[:, lat.partner] = vals.conj()
             grid[:, lat.index] = vals  # after the partners: the DC term is its own partner
             vols = ifft3c(grid.reshape(-1, D, D, D)).real * self.scale

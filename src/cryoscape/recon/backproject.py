@@ -78,12 +78,23 @@ def posed_stack(pset, use_ctf: bool = True) -> PosedStack:
     if use_ctf and pset.ctf is None:
         raise InputError("no CTF parameters; give --ctf or use --no-ctf", pset.source)
     pset.check_counts()
-    return PosedStack(images=pset.images, rotations=pset.rotations, shifts_px=pset.shifts_px,
-                      ctf=pset.ctf.as_array() if use_ctf else None, psize_A=pset.apix, box=pset.box)
+    return PosedStack(
+        images=pset.images,
+        rotations=pset.rotations,
+        shifts_px=pset.shifts_px,
+        ctf=pset.ctf.as_array() if use_ctf else None,
+        psize_A=pset.apix,
+        box=pset.box,
+    )
 
 
-def backproject_into(stack: PosedStack, accs: list[FourierAccumulator], which: np.ndarray,
-                     cfg: BackprojectConfig, progress: Callable[[int], None] | None = None) -> None:
+def backproject_into(
+    stack: PosedStack,
+    accs: list[FourierAccumulator],
+    which: np.ndarray,
+    cfg: BackprojectConfig,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Insert every particle ``i`` into ``accs[which[i]]`` (``which: (N,)`` ints), in batches."""
     D, dev = stack.box, torch.device(cfg.device)
     index, freqs, mult = half_lattice(D, dev)
@@ -122,7 +133,7 @@ def split_halves(n: int, seed: int, random_subset: np.ndarray | None = None) -> 
             raise InputError("_rlnRandomSubset must be 1 or 2 for every particle")
         return (rs == 2).astype(np.int64)
     which = np.zeros(n, np.int64)
-    which[np.random.default_rng(seed).permutation(n)[n // 2:]] = 1
+    which[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
     return which
 
 
@@ -140,8 +151,9 @@ class Reconstruction:
     fsc_half: np.ndarray
 
 
-def reconstruct_halves(stack: PosedStack, cfg: BackprojectConfig, which: np.ndarray,
-                       progress: Callable[[int], None] | None = None) -> Reconstruction:
+def reconstruct_halves(
+    stack: PosedStack, cfg: BackprojectConfig, which: np.ndarray, progress: Callable[[int], None] | None = None
+) -> Reconstruction:
     """Backproject each half separately; the full map is reconstructed from the summed grids."""
     accs = [FourierAccumulator(stack.box, cfg.device) for _ in range(2)]
     backproject_into(stack, accs, which, cfg, progress)
@@ -150,8 +162,9 @@ def reconstruct_halves(stack: PosedStack, cfg: BackprojectConfig, which: np.ndar
     # the full map gets the Wiener filter whose SSNR the half-maps measure (gold standard)
     ssnr = ssnr_from_fsc(torch.from_numpy(fsc_half)) if cfg.wiener else None
     full = accs[0].add(accs[1]).reconstruct(cfg.reg, ssnr=ssnr, gridding=cfg.gridding).cpu().numpy()
-    return Reconstruction(full=full, half1=half1, half2=half2, which=which, psize_A=stack.psize_A,
-                          fsc_freqs=freqs, fsc_half=fsc_half)
+    return Reconstruction(
+        full=full, half1=half1, half2=half2, which=which, psize_A=stack.psize_A, fsc_freqs=freqs, fsc_half=fsc_half
+    )
 
 
 def backproject(stack: PosedStack, cfg: BackprojectConfig = BackprojectConfig()) -> np.ndarray:
@@ -168,8 +181,13 @@ def output_paths(out: str | Path) -> dict[str, Path]:
         path = path.with_name(path.name + ".mrc")
     stem = path.with_suffix("")
     named = lambda tail: stem.with_name(stem.name + tail)
-    return {"full": path, "half1": named("_half1.mrc"), "half2": named("_half2.mrc"),
-            "txt": named("_fsc.txt"), "png": named("_fsc.png")}
+    return {
+        "full": path,
+        "half1": named("_half1.mrc"),
+        "half2": named("_half2.mrc"),
+        "txt": named("_fsc.txt"),
+        "png": named("_fsc.png"),
+    }
 
 
 def random_subset(pset) -> np.ndarray | None:
@@ -198,8 +216,9 @@ def write_reconstruction(rec: Reconstruction, out: str | Path) -> list[str]:
     curves = {"unmasked": rec.fsc_half, "auto_mask": masked}
     save_fsc_txt(paths["txt"], freqs, curves, rec.psize_A)
     plot_fsc(paths["png"], freqs, curves, rec.psize_A)
-    lines = [f"wrote {paths['full']}, {paths['half1'].name}, {paths['half2'].name}, "
-             f"{paths['txt'].name}, {paths['png'].name}"]
+    lines = [
+        f"wrote {paths['full']}, {paths['half1'].name}, {paths['half2'].name}, {paths['txt'].name}, {paths['png'].name}"
+    ]
     for label, c in curves.items():
         r143, r5 = (format_resolution(freqs, c, t, rec.psize_A) for t in (0.143, 0.5))
         lines.append(f"half-map FSC ({label}): {r143} at 0.143, {r5} at 0.5")

@@ -58,8 +58,14 @@ class FourierAccumulator:
         self.sums = torch.zeros(D**3, 4, dtype=torch.float64, device=self.device)
         self.n_images = 0
 
-    def insert(self, slices: torch.Tensor, freqs_px: torch.Tensor, rot: torch.Tensor,
-               ctf: torch.Tensor | None = None, mult: torch.Tensor | None = None) -> None:
+    def insert(
+        self,
+        slices: torch.Tensor,
+        freqs_px: torch.Tensor,
+        rot: torch.Tensor,
+        ctf: torch.Tensor | None = None,
+        mult: torch.Tensor | None = None,
+    ) -> None:
         """Add ``B`` slices.
 
         Args:
@@ -102,8 +108,7 @@ class FourierAccumulator:
         density = s[3] + _negate(s[3])
         return num, weight, density
 
-    def reconstruct(self, reg: float = 1e-2, ssnr: torch.Tensor | None = None,
-                    gridding: bool = False) -> torch.Tensor:
+    def reconstruct(self, reg: float = 1e-2, ssnr: torch.Tensor | None = None, gridding: bool = False) -> torch.Tensor:
         """``(D, D, D)`` float32 real-space map, [z, y, x].
 
         Wiener-style ``F = num / (weight + lam)``. Without ``ssnr``, ``lam = reg * mean weight``

@@ -4,5 +4,13 @@ from cryoscape.sim.atoms import load_atomic_model, render_atoms, sigma_from_reso
 from cryoscape.sim.molecule import demo_atoms, demo_volume, demo_volumes
 from cryoscape.sim.simulate import SimConfig, simulate_dataset
 
-__all__ = ["SimConfig", "demo_atoms", "demo_volume", "demo_volumes", "load_atomic_model",
-           "render_atoms", "sigma_from_resolution", "simulate_dataset"]
+__all__ = [
+    "SimConfig",
+    "demo_atoms",
+    "demo_volume",
+    "demo_volumes",
+    "load_atomic_model",
+    "render_atoms",
+    "sigma_from_resolution",
+    "simulate_dataset",
+]

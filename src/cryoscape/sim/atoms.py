@@ -48,8 +48,9 @@ def _axis_weights(u_px: np.ndarray, sigma_px: float, half: int) -> tuple[np.ndar
     return idx, wts / wts.sum(axis=1, keepdims=True)
 
 
-def render_atoms(xyz_A: np.ndarray, weights: np.ndarray | None, D: int, psize_A: float,
-                 resolution_A: float) -> np.ndarray:
+def render_atoms(
+    xyz_A: np.ndarray, weights: np.ndarray | None, D: int, psize_A: float, resolution_A: float
+) -> np.ndarray:
     """Render point atoms as Gaussians on the ``(D, D, D)`` float32 ``[z, y, x]`` grid.
 
     Args:
@@ -78,8 +79,7 @@ def render_atoms(xyz_A: np.ndarray, weights: np.ndarray | None, D: int, psize_A:
     return flat.reshape(D, D, D).astype(np.float32)
 
 
-def _splat_block(flat: np.ndarray, u_px: np.ndarray, w_atom: np.ndarray, sigma_px: float,
-                 half: int, D: int) -> None:
+def _splat_block(flat: np.ndarray, u_px: np.ndarray, w_atom: np.ndarray, sigma_px: float, half: int, D: int) -> None:
     """Add the separable Gaussians of a block of atoms ``u_px: (m, 3)`` into ``flat: (D**3,)``."""
     (ix, wx), (iy, wy), (iz, wz) = (_axis_weights(u_px[:, a], sigma_px, half) for a in range(3))
     # out-of-box voxels get weight 0 and a harmless in-range index
@@ -87,14 +87,14 @@ def _splat_block(flat: np.ndarray, u_px: np.ndarray, w_atom: np.ndarray, sigma_p
         outside = (idx < 0) | (idx >= D)
         wts[outside] = 0.0
         idx[outside] = 0
-    vals = (w_atom[:, None, None, None] * wz[:, :, None, None] * wy[:, None, :, None]
-            * wx[:, None, None, :])
+    vals = w_atom[:, None, None, None] * wz[:, :, None, None] * wy[:, None, :, None] * wx[:, None, None, :]
     lin = (iz[:, :, None, None] * D + iy[:, None, :, None]) * D + ix[:, None, None, :]
     flat += np.bincount(lin.ravel(), weights=vals.ravel(), minlength=flat.size)
 
 
-def load_atomic_model(path: str | os.PathLike, *, keep_hydrogens: bool = False,
-                      keep_waters: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_atomic_model(
+    path: str | os.PathLike, *, keep_hydrogens: bool = False, keep_waters: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Atoms of the first model of a PDB/mmCIF file, centred on their centre of mass.
 
     Returns ``(xyz_A: (M, 3) x, y, z in Å, weights: (M,) atomic numbers)``. Waters and hydrogens

@@ -70,8 +70,7 @@ def _runs(idx: np.ndarray) -> Iterator[tuple[int, int]]:
     return itertools.pairwise(bounds)
 
 
-def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,
-                 outdir: Path) -> None:
+def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float, outdir: Path) -> None:
     """Write ``particles.mrcs`` and ``gt_volumes/vol_*.mrc``; fill ``parts.stats``.
 
     Noise comes from the stream ``[seed, 2]`` in the order volumes are processed.
@@ -85,8 +84,10 @@ def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: floa
     (outdir / "gt_volumes").mkdir(exist_ok=True)
     digits = max(3, len(str(len(bank) - 1)))
     sig_sum = sig_sq = 0.0
-    with StackWriter(outdir / "particles.mrcs", n, D, bank.psize_A) as writer, \
-            tqdm(total=n, unit="img", desc="simulate", disable=not cfg.progress) as bar:
+    with (
+        StackWriter(outdir / "particles.mrcs", n, D, bank.psize_A) as writer,
+        tqdm(total=n, unit="img", desc="simulate", disable=not cfg.progress) as bar,
+    ):
         for k in range(len(bank)):
             vol = bank.get(k)
             write_volume(outdir / "gt_volumes" / f"vol_{k:0{digits}d}.mrc", vol, bank.psize_A)
@@ -95,7 +96,7 @@ def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: floa
                 continue
             proj = _projector(vol)
             for b in range(0, len(members), cfg.batch_size):
-                idx = members[b:b + cfg.batch_size]
+                idx = members[b : b + cfg.batch_size]
                 img = _clean_images(proj, parts, idx, bank.psize_A).numpy().astype(np.float32)
                 sig_sum += float(img.sum(dtype=np.float64))
                 sig_sq += float(np.square(img, dtype=np.float64).sum())

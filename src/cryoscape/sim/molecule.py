@@ -79,8 +79,9 @@ def _loop(a: np.ndarray, b: np.ndarray, bulge: np.ndarray, rng: np.random.Genera
     return xyz, np.full(len(s), _W_BACKBONE + 20.0)
 
 
-def _bundle(n_helix: int, length_A: float, radius_A: float, twist_deg: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _bundle(
+    n_helix: int, length_A: float, radius_A: float, twist_deg: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Up-down bundle of helices about local +z, centred at 0, each rod tilted by the twist."""
     parts = []
     prev_end = None
@@ -93,8 +94,11 @@ def _bundle(n_helix: int, length_A: float, radius_A: float, twist_deg: float,
         p0, p1 = (bottom, top) if k % 2 == 0 else (top, bottom)
         if prev_end is not None:
             out = (prev_end + p0) / 2 * np.array([1.0, 1.0, 0.0])
-            parts.append(_loop(prev_end, p0, out / max(np.linalg.norm(out), 1e-6) * 4
-                               + np.sign(p0[2]) * np.array([0, 0, 3.0]), rng))
+            parts.append(
+                _loop(
+                    prev_end, p0, out / max(np.linalg.norm(out), 1e-6) * 4 + np.sign(p0[2]) * np.array([0, 0, 3.0]), rng
+                )
+            )
         parts.append(_helix(p0, p1, phase_deg=rng.uniform(0, 360), rng=rng))
         prev_end = p1
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -116,10 +120,8 @@ def _base_model() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     core = _place(core_xyz, np.array([0.0, 0.0, 1.0]), np.zeros(3))
     hinged = _place(b_xyz, dir_b, _HINGE_POINT + 27.0 * dir_b)
     extra = _place(c_xyz, np.array([0.35, 0.3, 0.9]), np.array([-17.0, 25.0, -12.0]))
-    link_xyz, link_w = _loop(np.array([7.0, 0.0, 26.0]), _HINGE_POINT + 6.0 * dir_b,
-                             np.array([2.0, -3.0, 0.0]), rng)
-    parts = [(core, core_w, CORE), (hinged, b_w, HINGED), (link_xyz, link_w, HINGED),
-             (extra, c_w, EXTRA)]
+    link_xyz, link_w = _loop(np.array([7.0, 0.0, 26.0]), _HINGE_POINT + 6.0 * dir_b, np.array([2.0, -3.0, 0.0]), rng)
+    parts = [(core, core_w, CORE), (hinged, b_w, HINGED), (link_xyz, link_w, HINGED), (extra, c_w, EXTRA)]
     xyz = np.concatenate([p[0] for p in parts])
     w = np.concatenate([p[1] for p in parts])
     dom = np.concatenate([np.full(len(p[0]), p[2]) for p in parts])
@@ -146,8 +148,9 @@ def _pose_atoms(t: float, max_angle_deg: float) -> tuple[np.ndarray, np.ndarray,
     return xyz, w, dom
 
 
-def demo_atoms(t: float = 0.0, with_extra_domain: bool = True,
-               max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def demo_atoms(
+    t: float = 0.0, with_extra_domain: bool = True, max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pseudo-atoms of the demo molecule at coordinate ``t``.
 
     Returns ``(xyz_A: (M, 3) x, y, z in Å from the box centre, weights: (M,), domain: (M,))``
@@ -161,9 +164,14 @@ def demo_atoms(t: float = 0.0, with_extra_domain: bool = True,
     return xyz[keep], w[keep].copy(), dom[keep].copy()
 
 
-def demo_volume(t: float = 0.0, with_extra_domain: bool = True, D: int = DEFAULT_D,
-                psize_A: float | None = None, resolution_A: float | None = None,
-                max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG) -> np.ndarray:
+def demo_volume(
+    t: float = 0.0,
+    with_extra_domain: bool = True,
+    D: int = DEFAULT_D,
+    psize_A: float | None = None,
+    resolution_A: float | None = None,
+    max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG,
+) -> np.ndarray:
     """The demo molecule's ``(D, D, D)`` float32 ``[z, y, x]`` density at coordinate ``t``.
 
     Defaults: ``psize_A = 3 * 64 / D`` (:func:`default_psize_A`) and ``resolution_A = 2.5 * psize_A``.
@@ -174,9 +182,13 @@ def demo_volume(t: float = 0.0, with_extra_domain: bool = True, D: int = DEFAULT
     return render_atoms(xyz, w, D, psize_A, resolution_A)
 
 
-def demo_volumes(ts: Iterable[float], with_extra_domain: bool = True, D: int = DEFAULT_D,
-                 psize_A: float | None = None, resolution_A: float | None = None,
-                 max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG) -> np.ndarray:
+def demo_volumes(
+    ts: Iterable[float],
+    with_extra_domain: bool = True,
+    D: int = DEFAULT_D,
+    psize_A: float | None = None,
+    resolution_A: float | None = None,
+    max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG,
+) -> np.ndarray:
     """``(K, D, D, D)`` float32 demo volumes, one per coordinate in ``ts``."""
-    return np.stack([demo_volume(t, with_extra_domain, D, psize_A, resolution_A, max_angle_deg)
-                     for t in ts])
+    return np.stack([demo_volume(t, with_extra_domain, D, psize_A, resolution_A, max_angle_deg) for t in ts])

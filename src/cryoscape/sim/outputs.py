@@ -29,16 +29,27 @@ def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_me
     ctf = parts.ctf
     if ctf is not None and not bfactor_in_metadata:
         ctf = replace(ctf, bfactor_A2=np.zeros(n))
-    return ParticleSet(box=bank.D, psize_A=np.full(n, bank.psize_A),
-                       images=ImageSource.from_file(outdir / "particles.mrcs"),
-                       rotations=parts.rotations, shifts_A=parts.shifts_px * bank.psize_A,
-                       ctf=ctf, source=outdir / "particles.star", source_format="star")
+    return ParticleSet(
+        box=bank.D,
+        psize_A=np.full(n, bank.psize_A),
+        images=ImageSource.from_file(outdir / "particles.mrcs"),
+        rotations=parts.rotations,
+        shifts_A=parts.shifts_px * bank.psize_A,
+        ctf=ctf,
+        source=outdir / "particles.star",
+        source_format="star",
+    )
 
 
 def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict[str, np.ndarray]:
     assert pset.rotations is not None and pset.shifts_A is not None  # particle_set gives both
-    gt = {"volume_index": parts.volume_index, "rotations": pset.rotations, "shifts_A": pset.shifts_A,
-          "volume_t": bank.t, "volume_state": bank.state}
+    gt = {
+        "volume_index": parts.volume_index,
+        "rotations": pset.rotations,
+        "shifts_A": pset.shifts_A,
+        "volume_t": bank.t,
+        "volume_state": bank.state,
+    }
     if parts.t is not None:
         gt["t"] = parts.t
     if parts.state is not None:
@@ -72,19 +83,19 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
         "n_states": bank.n_states,
         "n_t": bank.n_t,
         "t_mixture": T_MIXTURES[cfg.dist] if bank.n_t > 1 else None,
-        "bfactor_range_A2": None if parts.ctf is None else [float(parts.ctf.bfactor_A2.min()),
-                                                            float(parts.ctf.bfactor_A2.max())],
+        "bfactor_range_A2": None
+        if parts.ctf is None
+        else [float(parts.ctf.bfactor_A2.min()), float(parts.ctf.bfactor_A2.max())],
         "shift_max_px": cfg.shift_max_px if cfg.shift_max_px is not None else bank.D / 16,
         "noise_sigma": sigma,
         "signal_var": signal_var,
         "measured_snr": "inf" if sigma == 0 else None if signal_var is None else signal_var / sigma**2,
         "snr_definition": "pixel variance of the noise-free (CTF-applied, shifted) images over the "
-                          "whole box / noise variance",
+        "whole box / noise variance",
     }
 
 
-def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float,
-                   outdir: Path) -> Path:
+def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float, outdir: Path) -> Path:
     """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json."""
     from cryoscape.io.atomic import atomic_write, atomic_write_bytes
     from cryoscape.io.write import write_cryodrgn_ctf, write_cryodrgn_poses, write_particles

@@ -67,8 +67,7 @@ def balanced_bins(n: int, n_bins: int, rng: np.random.Generator) -> np.ndarray:
 
     Benchmarks (CryoBench: 100 conformations x 1,000 images) want exactly balanced bins; the
     ``n % n_bins`` extra images go to distinct bins chosen at random."""
-    b = np.concatenate([np.repeat(np.arange(n_bins), n // n_bins),
-                        rng.choice(n_bins, size=n % n_bins, replace=False)])
+    b = np.concatenate([np.repeat(np.arange(n_bins), n // n_bins), rng.choice(n_bins, size=n % n_bins, replace=False)])
     return rng.permutation(b).astype(np.int64)
 
 
@@ -84,10 +83,19 @@ def exact_states(proportions: Sequence[float], n: int, rng: np.random.Generator)
     return rng.permutation(np.repeat(np.arange(len(p)), counts)).astype(np.int64)
 
 
-def sample_ctf(n: int, rng: np.random.Generator, *, defocus_min_A: float, defocus_max_A: float,
-               astigmatism_A: float = 0.0, voltage_kV: float = 300.0, cs_mm: float = 2.7,
-               amp_contrast: float = 0.1, bfactor_A2: float = 0.0,
-               bfactor_max_A2: float | None = None) -> CTFParams:
+def sample_ctf(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    defocus_min_A: float,
+    defocus_max_A: float,
+    astigmatism_A: float = 0.0,
+    voltage_kV: float = 300.0,
+    cs_mm: float = 2.7,
+    amp_contrast: float = 0.1,
+    bfactor_A2: float = 0.0,
+    bfactor_max_A2: float | None = None,
+) -> CTFParams:
     """Random CTFs: mean defocus ~ U(min, max), ``dfu - dfv ~ U(0, astigmatism_A)``, angle ~ U(0, 180);
     B-factor ``bfactor_A2``, or ~ U(bfactor_A2, bfactor_max_A2) per particle when that is given
     (real particles differ in how much their high frequencies are damped)."""
@@ -98,8 +106,15 @@ def sample_ctf(n: int, rng: np.random.Generator, *, defocus_min_A: float, defocu
     if bfactor_max_A2 is not None:  # drawn after the others: the same seed keeps the same defoci
         bfac = rng.uniform(bfactor_A2, bfactor_max_A2, n)
     return CTFParams.from_columns(
-        n, defocus_u_A=mean + delta / 2, defocus_v_A=mean - delta / 2, defocus_angle_deg=angle,
-        voltage_kV=voltage_kV, cs_mm=cs_mm, amp_contrast=amp_contrast, bfactor_A2=bfac)
+        n,
+        defocus_u_A=mean + delta / 2,
+        defocus_v_A=mean - delta / 2,
+        defocus_angle_deg=angle,
+        voltage_kV=voltage_kV,
+        cs_mm=cs_mm,
+        amp_contrast=amp_contrast,
+        bfactor_A2=bfac,
+    )
 
 
 def sample_shifts_px(n: int, shift_max_px: float, rng: np.random.Generator) -> np.ndarray:

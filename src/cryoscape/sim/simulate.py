@@ -73,8 +73,7 @@ class SimConfig:
         if self.bfactor_max_A2 is not None and self.bfactor_max_A2 < self.bfactor_A2:
             raise InputError(f"--bfactor-max {self.bfactor_max_A2} is below --bfactor {self.bfactor_A2}")
         if self.exact_counts and self.dist != "uniform":
-            raise InputError(f"--exact-counts spreads t evenly over the bins; it needs --dist uniform, "
-                             f"got {self.dist}")
+            raise InputError(f"--exact-counts spreads t evenly over the bins; it needs --dist uniform, got {self.dist}")
 
 
 @dataclass
@@ -148,10 +147,18 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
         rot = random_rotations(n, r_pose)
     ctf = None
     if cfg.ctf:
-        ctf = sampling.sample_ctf(n, r_ctf, defocus_min_A=cfg.defocus_min_A, defocus_max_A=cfg.defocus_max_A,
-                                  astigmatism_A=cfg.astigmatism_A, voltage_kV=cfg.voltage_kV, cs_mm=cfg.cs_mm,
-                                  amp_contrast=cfg.amp_contrast, bfactor_A2=cfg.bfactor_A2,
-                                  bfactor_max_A2=cfg.bfactor_max_A2)
+        ctf = sampling.sample_ctf(
+            n,
+            r_ctf,
+            defocus_min_A=cfg.defocus_min_A,
+            defocus_max_A=cfg.defocus_max_A,
+            astigmatism_A=cfg.astigmatism_A,
+            voltage_kV=cfg.voltage_kV,
+            cs_mm=cfg.cs_mm,
+            amp_contrast=cfg.amp_contrast,
+            bfactor_A2=cfg.bfactor_A2,
+            bfactor_max_A2=cfg.bfactor_max_A2,
+        )
     t = t_bin = state = None
     if bank.n_t > 1 and cfg.exact_counts:
         t_bin = sampling.balanced_bins(n, bank.n_t, r_t)

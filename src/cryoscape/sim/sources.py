@@ -45,8 +45,7 @@ class VolumeBank:
         return np.repeat(np.arange(self.n_states), self.n_t)
 
 
-def demo_bank(kind: str, D: int, psize_A: float, resolution_A: float, t_bins: int,
-              max_angle_deg: float) -> VolumeBank:
+def demo_bank(kind: str, D: int, psize_A: float, resolution_A: float, t_bins: int, max_angle_deg: float) -> VolumeBank:
     """The demo molecule. States: 0 = without the extra domain, 1 = with it.
 
     ``continuous``: hinge motion, extra domain present; ``compositional``: the two states at
@@ -77,8 +76,7 @@ def _fixed_bank(vols: list[np.ndarray], kind: str, D: int, psize_A: float, desc:
     return VolumeBank(D, psize_A, n_states, n_t, lambda k: vols[k], desc)
 
 
-def volume_file_bank(paths: Sequence[str | os.PathLike], kind: str, D: int | None,
-                     psize_A: float | None) -> VolumeBank:
+def volume_file_bank(paths: Sequence[str | os.PathLike], kind: str, D: int | None, psize_A: float | None) -> VolumeBank:
     """Maps from MRC files, which must share one cubic box (and voxel size, unless ``psize_A`` given)."""
     from cryoscape.io.mrc import read_volume
 
@@ -89,8 +87,9 @@ def volume_file_bank(paths: Sequence[str | os.PathLike], kind: str, D: int | Non
         if len(v) % 2:
             raise InputError(f"box {len(v)} is odd; cryoscape needs an even box", p)
         if vols and v.shape != vols[0].shape:
-            raise InputError(f"box {len(v)} differs from {len(vols[0])} of {paths[0]}; all volumes "
-                             "must share one box", p)
+            raise InputError(
+                f"box {len(v)} differs from {len(vols[0])} of {paths[0]}; all volumes must share one box", p
+            )
         if D is not None and len(v) != D:
             raise InputError(f"box {len(v)} differs from -D {D}; volumes are not resampled", p)
         vols.append(v)
@@ -99,14 +98,16 @@ def volume_file_bank(paths: Sequence[str | os.PathLike], kind: str, D: int | Non
         if min(sizes) <= 0:
             raise InputError("the header has no voxel size; give --apix", paths[sizes.index(min(sizes))])
         if max(sizes) - min(sizes) > 1e-3 * max(sizes):
-            raise InputError(f"voxel sizes differ between volumes ({sorted(set(sizes))}); give --apix "
-                             "to override", paths[0])
+            raise InputError(
+                f"voxel sizes differ between volumes ({sorted(set(sizes))}); give --apix to override", paths[0]
+            )
         psize_A = float(sizes[0])
     return _fixed_bank(vols, kind, len(vols[0]), psize_A, f"{len(vols)} MRC volume(s)")
 
 
-def pdb_bank(paths: Sequence[str | os.PathLike], kind: str, D: int, psize_A: float | None,
-             resolution_A: float | None) -> VolumeBank:
+def pdb_bank(
+    paths: Sequence[str | os.PathLike], kind: str, D: int, psize_A: float | None, resolution_A: float | None
+) -> VolumeBank:
     """Atomic models rendered with :func:`cryoscape.sim.atoms.render_atoms`.
 
     Each model is centred on its own centre of mass. Defaults: ``psize_A`` such that the largest
@@ -123,7 +124,6 @@ def pdb_bank(paths: Sequence[str | os.PathLike], kind: str, D: int, psize_A: flo
     for p, (xyz, w) in zip(paths, models):
         v = render_atoms(xyz, w, D, psize_A, resolution_A)
         if v.sum() < 0.99 * w.sum():
-            raise InputError(f"the model does not fit in a box of {D} px of {psize_A:g} A; "
-                             "increase -D or --apix", p)
+            raise InputError(f"the model does not fit in a box of {D} px of {psize_A:g} A; increase -D or --apix", p)
         vols.append(v)
     return _fixed_bank(vols, kind, D, psize_A, f"{len(vols)} atomic model(s) at {resolution_A:.2f} A")

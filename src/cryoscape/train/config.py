@@ -124,8 +124,9 @@ class TrainConfig:
     def resolved(self, D: int, amp: bool) -> TrainConfig:
         """This config with its automatic choices made for a box of ``D`` px on a device where
         mixed precision pays or not (``amp``): what a run uses and records."""
-        return replace(self, lr=default_lr(D) if self.lr is None else self.lr,
-                       amp=amp if self.amp is None else self.amp)
+        return replace(
+            self, lr=default_lr(D) if self.lr is None else self.lr, amp=amp if self.amp is None else self.amp
+        )
 
     def lr_at(self, progress: float) -> float:
         """Learning rate at ``progress`` = fraction of the run's steps done (0..1); needs a
@@ -134,7 +135,7 @@ class TrainConfig:
             raise ValueError("TrainConfig.lr_at needs a resolved lr (see TrainConfig.resolved)")
         if self.lr_schedule == "constant":
             return self.lr
-        f = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))   # cosine
+        f = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))  # cosine
         return self.lr * (LR_FLOOR + (1.0 - LR_FLOOR) * f)
 
     def band_at(self, progress: float) -> float:
@@ -178,8 +179,7 @@ def default_lr(D: int) -> float:
 RESUME_KEYS = {
     "model": None,  # all of them
     "data": ("particles", "D", "psize_A", "n_particles", "poses", "ctf", "ind", "uninvert_data", "use_ctf"),
-    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup", "freq_march",
-              "hf_sample"),
+    "train": ("batch_size", "lr", "beta", "seed", "load", "lr_schedule", "beta_warmup", "freq_march", "hf_sample"),
 }
 
 
@@ -221,8 +221,7 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         train.setdefault("hf_sample", 1.0)  # written before sampled high frequencies: every point fitted
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
-        return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path),
-                _build(TrainConfig, train, path))
+        return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path), _build(TrainConfig, train, path))
     except InputError:
         raise
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:

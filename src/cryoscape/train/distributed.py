@@ -61,8 +61,7 @@ def split_rows(total: int, world_size: int, rank: int) -> tuple[int, int]:
     return start, start + base + (rank < extra)
 
 
-def shard_order(order: np.ndarray, batch_size: int, world_size: int, rank: int
-                ) -> tuple[np.ndarray, list[BatchPart]]:
+def shard_order(order: np.ndarray, batch_size: int, world_size: int, rank: int) -> tuple[np.ndarray, list[BatchPart]]:
     """This rank's share of an epoch: its particles (its part of each global batch of ``order``, in
     order) and one :class:`BatchPart` per global batch, so ``len(parts)`` is the same on all ranks.
 
@@ -74,7 +73,7 @@ def shard_order(order: np.ndarray, batch_size: int, world_size: int, rank: int
     for a in range(0, len(order), batch_size):
         total = min(batch_size, len(order) - a)
         start, stop = split_rows(total, world_size, rank)
-        local.append(order[a + start:a + stop])
+        local.append(order[a + start : a + stop])
         parts.append(BatchPart(start, stop - start, total))
     flat = np.concatenate(local) if local else np.asarray(order)[:0]
     return flat, parts
@@ -152,7 +151,7 @@ class DistContext:
             return part
         longest = split_rows(total, self.world_size, 0)[1]
         padded = part.new_zeros((longest, *part.shape[1:]))
-        padded[:len(part)] = part
+        padded[: len(part)] = part
         got = [torch.empty_like(padded) for _ in range(self.world_size)]
         tdist.all_gather(got, padded)
         sizes = [b - a for a, b in (split_rows(total, self.world_size, r) for r in range(self.world_size))]
@@ -182,14 +181,23 @@ def _lost_contact(e: RuntimeError, rank: int) -> ConnectionError:
     """The one-line error a rank reports for a failed collective (an OSError: the CLI prints it)."""
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]  # no source location, one sentence
-    return ConnectionError(errno.ECONNRESET, f"rank {rank}: lost contact with the other training "
-                           f"processes ({first}); re-run the same command to resume from the last "
-                           "checkpoint")
+    return ConnectionError(
+        errno.ECONNRESET,
+        f"rank {rank}: lost contact with the other training "
+        f"processes ({first}); re-run the same command to resume from the last "
+        "checkpoint",
+    )
 
 
 #: Words of gloo/NCCL communication failures.
-_COMM_WORDS = ("gloo/transport", "Connection reset by peer", "Connection closed by peer", "NCCL error",
-               "ProcessGroupNCCL", "ProcessGroupGloo")
+_COMM_WORDS = (
+    "gloo/transport",
+    "Connection reset by peer",
+    "Connection closed by peer",
+    "NCCL error",
+    "ProcessGroupNCCL",
+    "ProcessGroupGloo",
+)
 
 
 def _torchrun_device(name: str | None, local_rank: int) -> torch.device:
@@ -199,11 +207,14 @@ def _torchrun_device(name: str | None, local_rank: int) -> torch.device:
     if dev.type != "cuda":
         return dev
     if dev.index is not None and dev.index != local_rank:
-        raise InputError(f"--device {name}: under torchrun each process uses the GPU of its "
-                         f"LOCAL_RANK (here cuda:{local_rank}); pass --device cuda")
+        raise InputError(
+            f"--device {name}: under torchrun each process uses the GPU of its "
+            f"LOCAL_RANK (here cuda:{local_rank}); pass --device cuda"
+        )
     if local_rank >= torch.cuda.device_count():
-        raise InputError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs here; "
-                         "lower torchrun's --nproc-per-node")
+        raise InputError(
+            f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPUs here; lower torchrun's --nproc-per-node"
+        )
     return torch.device("cuda", local_rank)
 
 

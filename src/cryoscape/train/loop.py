@@ -73,9 +73,16 @@ class Trainer:
     checkpoints. ``dist`` (default: a single process on ``train_cfg.device``) places it in a
     torchrun job."""
 
-    def __init__(self, outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig,
-                 train_cfg: TrainConfig, data: ParticleData, progress: bool | None = None,
-                 dist: DistContext | None = None) -> None:
+    def __init__(
+        self,
+        outdir: Path,
+        model_cfg: ModelConfig,
+        data_cfg: DataConfig,
+        train_cfg: TrainConfig,
+        data: ParticleData,
+        progress: bool | None = None,
+        dist: DistContext | None = None,
+    ) -> None:
         if train_cfg.lr is None or train_cfg.amp is None:
             raise ValueError("Trainer needs a resolved TrainConfig (see TrainConfig.resolved)")
         self.outdir, self.mcfg, self.dcfg, self.tcfg, self.data = outdir, model_cfg, data_cfg, train_cfg, data
@@ -90,8 +97,9 @@ class Trainer:
         self.autocast, scaled = autocast_for(self.device, train_cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         pre = Preprocessor(model_cfg.D, data_cfg.norm[1], data_cfg.sign, self.device)
-        self.objective = ReconObjective(pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0),
-                                        train_cfg.hf_sample)
+        self.objective = ReconObjective(
+            pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0), train_cfg.hf_sample
+        )
         self.loss_module = LossModule(self.model, self.objective)
         self.forward: torch.nn.Module = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []
@@ -134,14 +142,16 @@ class Trainer:
         no_sync: dict[str, Any] = {option: False}
         return DistributedDataParallel(self.loss_module, device_ids=ids, **no_sync)
 
-    def _step(self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator,
-              part: BatchPart | None) -> tuple[torch.Tensor, ...]:
+    def _step(
+        self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator, part: BatchPart | None
+    ) -> tuple[torch.Tensor, ...]:
         d = self.data
         idx = idx.to(self.device)
         ctf = None if d.ctf is None else d.ctf[idx]
         with self.autocast:
-            loss, mse, kl = self.forward(images.to(self.device, non_blocking=True), d.rotations[idx],
-                                         d.shifts_px[idx], ctf, gen, part)
+            loss, mse, kl = self.forward(
+                images.to(self.device, non_blocking=True), d.rotations[idx], d.shifts_px[idx], ctf, gen, part
+            )
         self.opt.zero_grad(set_to_none=True)
         # a part's loss is its share of the global mean and DDP averages over ranks: times W, the
         # averaged gradient is that of the global batch's mean, as in one process
@@ -176,8 +186,9 @@ class Trainer:
     def train_epoch(self, epoch: int, bar) -> dict:
         """One pass over the shuffled particles; returns the log row (global means over ranks)."""
         self.model.train()
-        order = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(
-            _epoch_seed(self.tcfg.seed, epoch, 0))).numpy()
+        order = torch.randperm(
+            len(self.data), generator=torch.Generator().manual_seed(_epoch_seed(self.tcfg.seed, epoch, 0))
+        ).numpy()
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
         steps = -(-len(self.data) // self.tcfg.batch_size)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
@@ -204,9 +215,16 @@ class Trainer:
         if not np.isfinite(loss):
             raise InputError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr", self.outdir)
         secs = time.perf_counter() - t0
-        return {"epoch": epoch, "loss": loss, "mse": mse, "kl": kl, "beta": beta_sum / n, "band": band_sum / n,
-                "seconds": secs,
-                "images_per_s": n / secs}
+        return {
+            "epoch": epoch,
+            "loss": loss,
+            "mse": mse,
+            "kl": kl,
+            "beta": beta_sum / n,
+            "band": band_sum / n,
+            "seconds": secs,
+            "images_per_s": n / secs,
+        }
 
     @torch.no_grad()
     def latents(self) -> np.ndarray | None:
@@ -219,8 +237,9 @@ class Trainer:
         start, stop = split_rows(len(d), self.dist.world_size, self.dist.rank)
         mus = [torch.empty((0, self.mcfg.zdim), device=self.device)]
         for idx, images in d.batches(np.arange(start, stop), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
-            mus.append(self.objective.latent_means(self.model, images.to(self.device),
-                                                   d.shifts_px[idx.to(self.device)]))
+            mus.append(
+                self.objective.latent_means(self.model, images.to(self.device), d.shifts_px[idx.to(self.device)])
+            )
         return self.dist.gather_rows(torch.cat(mus), len(d)).cpu().numpy()
 
     def save(self, epoch: int) -> np.ndarray | None:
@@ -231,10 +250,17 @@ class Trainer:
         if not self.dist.is_main:
             return z
         cfg = config_dict(self.mcfg, self.dcfg, self.tcfg)  # what config.yaml says, beta resolved
-        state = {"model_config": cfg["model"], "model_state": self.model.state_dict(),
-                 "optimizer_state": self.opt.state_dict(), "epoch": epoch,
-                 "norm": [float(x) for x in self.dcfg.norm], "rng_state": torch.get_rng_state(),
-                 "log": self.log, "data_config": cfg["data"], "train_config": cfg["train"]}
+        state = {
+            "model_config": cfg["model"],
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.opt.state_dict(),
+            "epoch": epoch,
+            "norm": [float(x) for x in self.dcfg.norm],
+            "rng_state": torch.get_rng_state(),
+            "log": self.log,
+            "data_config": cfg["data"],
+            "train_config": cfg["train"],
+        }
         ck.save_epoch(self.outdir, epoch, state, z)
         return z
 
@@ -249,8 +275,9 @@ class Trainer:
         z, last = None, self.start_epoch - 1
         total = max(0, E - self.start_epoch) * N
         disable = None if self.progress is None else not self.progress  # None: only on a terminal
-        with tqdm(total=total, unit="img", disable=disable if main else True, file=sys.stderr,
-                  dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total, unit="img", disable=disable if main else True, file=sys.stderr, dynamic_ncols=True
+        ) as bar:
             for epoch in range(self.start_epoch, E):
                 bar.set_description(f"epoch {epoch + 1}/{E}")
                 row = self.train_epoch(epoch, bar)
@@ -262,16 +289,25 @@ class Trainer:
                 self.dist.barrier()  # the others wait for rank 0's files of this epoch
                 last = epoch
                 if main:
-                    bar.write(f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
-                              f"  (weight {row['beta']:.3g})"
-                              + (f"  (band {row['band']:.2f})" if row["band"] < 1 else "") +
-                              f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)", file=sys.stderr)
+                    bar.write(
+                        f"epoch {epoch}: loss {row['loss']:.5g}  mse {row['mse']:.5g}  kl {row['kl']:.4g}"
+                        f"  (weight {row['beta']:.3g})"
+                        + (f"  (band {row['band']:.2f})" if row["band"] < 1 else "")
+                        + f"  ({row['seconds']:.1f} s, {row['images_per_s']:.0f} img/s)",
+                        file=sys.stderr,
+                    )
         self.forward = self.loss_module  # let go of the DDP wrapper (and its hold on the group)
         return TrainResult(self.outdir, max(0, E - self.start_epoch), last, z)
 
 
-def _prepare(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
-             overwrite: bool, dist: DistContext) -> dict | None:
+def _prepare(
+    outdir: Path,
+    model_cfg: ModelConfig,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig,
+    overwrite: bool,
+    dist: DistContext,
+) -> dict | None:
     """Rank 0 readies ``outdir`` (:func:`prepare_outdir`); every rank gets the checkpoint to resume
     from, the others by loading the file rank 0 chose (so OUTDIR must be on a shared filesystem)."""
     found: dict = {}
@@ -285,14 +321,24 @@ def _prepare(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_c
         return found.get("ckpt")
     ckpt = ck.load_epoch(outdir, epoch)
     if ckpt is None:
-        raise InputError(f"rank {dist.rank} cannot read weights.{epoch}.pt, which rank 0 resumes from; "
-                         "OUTDIR must be on a filesystem all nodes share", outdir)
+        raise InputError(
+            f"rank {dist.rank} cannot read weights.{epoch}.pt, which rank 0 resumes from; "
+            "OUTDIR must be on a filesystem all nodes share",
+            outdir,
+        )
     return ckpt
 
 
-def train(outdir: str | os.PathLike, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
-          data: ParticleData, overwrite: bool = False, progress: bool | None = None,
-          dist: DistContext | None = None) -> TrainResult:
+def train(
+    outdir: str | os.PathLike,
+    model_cfg: ModelConfig,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig,
+    data: ParticleData,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    dist: DistContext | None = None,
+) -> TrainResult:
     """Train (or resume training) into ``outdir``; see docs/outputs.md for what is written.
     ``dist``: this process's place in a torchrun job (default: a single process). From files and
     keyword arguments, :func:`cryoscape.train.run.train_run` also estimates the normalisation

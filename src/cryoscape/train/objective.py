@@ -90,9 +90,16 @@ class ReconObjective:
         self._band = float(value)
         self.n_fit = self.pre.half.count_within(self._band)
 
-    def __call__(self, model: ReconModel, images: torch.Tensor, rot: torch.Tensor,
-                 shift_px: torch.Tensor, ctf: torch.Tensor | None,
-                 generator: torch.Generator | None = None, part: BatchPart | None = None) -> LossTerms:
+    def __call__(
+        self,
+        model: ReconModel,
+        images: torch.Tensor,
+        rot: torch.Tensor,
+        shift_px: torch.Tensor,
+        ctf: torch.Tensor | None,
+        generator: torch.Generator | None = None,
+        part: BatchPart | None = None,
+    ) -> LossTerms:
         """``images: (B, D, D)`` raw, ``rot: (B, 3, 3)``, ``shift_px: (B, 2)``, ``ctf: (B, 8) | None``;
         ``part``: these are rows ``part.offset...`` of a global batch of ``part.total`` (torchrun;
         ``part.size == 0``: one stand-in image that must not count)."""
@@ -117,7 +124,7 @@ class ReconObjective:
             pred = pred * compute_ctf(freqs_A, ctf)
         sq = (pred - data).abs().square()
         if idx is not None:
-            sq = torch.cat([sq[:, :self.n_core], sq[:, self.n_core:] * tail_weight], dim=1)
+            sq = torch.cat([sq[:, : self.n_core], sq[:, self.n_core :] * tail_weight], dim=1)
         # per point of the whole image, as if the points outside the band fitted exactly: every
         # point weighs what it weighs in the full loss, at any band
         mse = (sq.sum(1).mean() if part is None else _share(sq, part)) / n_all
@@ -125,8 +132,9 @@ class ReconObjective:
         loss = mse + (self.beta / n_all) * kl if z is not None else mse
         return LossTerms(loss, mse, kl)
 
-    def _sample(self, n: int, b: int, generator: torch.Generator | None,
-                part: BatchPart | None) -> tuple[torch.Tensor | None, float]:
+    def _sample(
+        self, n: int, b: int, generator: torch.Generator | None, part: BatchPart | None
+    ) -> tuple[torch.Tensor | None, float]:
         """``(b, m)`` indices of the points each image fits this step (the core's, then a random
         share of the band's tail) and the tail's weight; ``(None, 1)`` where every point of the
         band is fitted. For a part: its rows of the draw for the whole global batch."""
@@ -163,13 +171,16 @@ def _part_draw(draw: Callable[[int], torch.Tensor], b: int, part: BatchPart | No
     if part is None:
         return draw(b)
     full = draw(part.total)
-    return full[part.offset:part.offset + part.size] if part.size else full[:b]
+    return full[part.offset : part.offset + part.size] if part.size else full[:b]
 
 
 def _noise(mu: torch.Tensor, generator: torch.Generator | None, part: BatchPart | None) -> torch.Tensor:
     """Standard normal noise shaped like ``mu: (b, zdim)`` (a part's rows: :func:`_part_draw`)."""
-    return _part_draw(lambda rows: torch.randn((rows, mu.shape[1]), generator=generator, device=mu.device,
-                                               dtype=mu.dtype), mu.shape[0], part)
+    return _part_draw(
+        lambda rows: torch.randn((rows, mu.shape[1]), generator=generator, device=mu.device, dtype=mu.dtype),
+        mu.shape[0],
+        part,
+    )
 
 
 class LossModule(nn.Module):
@@ -184,8 +195,14 @@ class LossModule(nn.Module):
         super().__init__()
         self.model, self.objective = model, objective
 
-    def forward(self, images: torch.Tensor, rot: torch.Tensor, shift_px: torch.Tensor,
-                ctf: torch.Tensor | None, generator: torch.Generator | None = None,
-                part: BatchPart | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        images: torch.Tensor,
+        rot: torch.Tensor,
+        shift_px: torch.Tensor,
+        ctf: torch.Tensor | None,
+        generator: torch.Generator | None = None,
+        part: BatchPart | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = self.objective(self.model, images, rot, shift_px, ctf, generator, part)
         return t.loss, t.mse, t.kl

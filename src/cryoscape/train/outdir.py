@@ -45,9 +45,13 @@ def check_same_data(outdir: str | os.PathLike, fingerprint: dict, accept: bool =
     prev = previous_config(outdir)
     diffs = [] if prev is None else fingerprint_differences(prev[1].fingerprint, fingerprint)
     if diffs and not accept:
-        raise InputError("holds a run trained on other data than the particles given now ("
-                         + "; ".join(diffs) + "); pass --accept-changed-data to resume on them anyway, "
-                         "--overwrite to start over, or choose another -o", outdir)
+        raise InputError(
+            "holds a run trained on other data than the particles given now ("
+            + "; ".join(diffs)
+            + "); pass --accept-changed-data to resume on them anyway, "
+            "--overwrite to start over, or choose another -o",
+            outdir,
+        )
     return diffs
 
 
@@ -58,8 +62,9 @@ def clear_outputs(outdir: Path) -> None:
             p.unlink()
 
 
-def prepare_outdir(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig,
-                   overwrite: bool) -> dict | None:
+def prepare_outdir(
+    outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, train_cfg: TrainConfig, overwrite: bool
+) -> dict | None:
     """Create or check ``outdir``, write ``config.yaml``; return the checkpoint to resume from, if any."""
     if outdir.exists() and not outdir.is_dir():
         raise InputError("output exists and is not a folder", outdir)
@@ -74,12 +79,17 @@ def prepare_outdir(outdir: Path, model_cfg: ModelConfig, data_cfg: DataConfig, t
     if prev is not None:
         diffs = resume_differences(config_dict(*prev), config_dict(model_cfg, data_cfg, train_cfg))
         if diffs:
-            raise InputError("holds a training run with different settings (" + "; ".join(diffs)
-                             + "); use --overwrite to start over or choose another -o", outdir)
+            raise InputError(
+                "holds a training run with different settings ("
+                + "; ".join(diffs)
+                + "); use --overwrite to start over or choose another -o",
+                outdir,
+            )
         ckpt = ck.last_checkpoint(outdir)
         ck.tidy_after(outdir, None if ckpt is None else int(ckpt["epoch"]))
     elif ck.checkpoint_epochs(outdir):
-        raise InputError(f"has weights files but no {CONFIG_NAME}; use --overwrite to start over "
-                         "or choose another -o", outdir)
+        raise InputError(
+            f"has weights files but no {CONFIG_NAME}; use --overwrite to start over or choose another -o", outdir
+        )
     save_config(outdir, model_cfg, data_cfg, train_cfg)
     return ckpt

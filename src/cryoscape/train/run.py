@@ -35,8 +35,14 @@ if TYPE_CHECKING:
 
 #: Settings a resumed run keeps from its config.yaml unless given (as well as its normalisation):
 #: they change what it computes, and their defaults (the box's lr...) may have changed since.
-KEPT_ON_RESUME = {"lr": float, "lr_schedule": str, "beta": float, "beta_warmup": int, "freq_march": float,
-                  "hf_sample": float}
+KEPT_ON_RESUME = {
+    "lr": float,
+    "lr_schedule": str,
+    "beta": float,
+    "beta_warmup": int,
+    "freq_march": float,
+    "hf_sample": float,
+}
 
 
 @dataclass(frozen=True)
@@ -87,9 +93,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         # named as the command's options: the messages are the command's (as OpticsFill's)
-        for name, low in (("zdim", 0), ("epochs", 1), ("batch_size", 1), ("checkpoint_every", 1),
-                          ("num_workers", 0), ("enc_width", 1), ("enc_depth", 1), ("dec_width", 1),
-                          ("dec_depth", 1)):
+        for name, low in (
+            ("zdim", 0),
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("checkpoint_every", 1),
+            ("num_workers", 0),
+            ("enc_width", 1),
+            ("enc_depth", 1),
+            ("dec_width", 1),
+            ("dec_depth", 1),
+        ):
             if getattr(self, name) < low:
                 raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(self, name)}")
         if (self.lr is not None and self.lr <= 0) or (self.beta is not None and self.beta < 0):
@@ -116,8 +130,9 @@ class RunConfig:
         return cls(**{**kw, **given})
 
 
-def plan_run(run: RunConfig, data: ParticleData, fingerprint: dict | None = None,
-             device: torch.device | None = None) -> tuple[ModelConfig, DataConfig, TrainConfig]:
+def plan_run(
+    run: RunConfig, data: ParticleData, fingerprint: dict | None = None, device: torch.device | None = None
+) -> tuple[ModelConfig, DataConfig, TrainConfig]:
     """The configs :func:`cryoscape.train.loop.train` takes for ``run`` on ``data``, every default
     resolved. A run already in ``run.outdir`` (unless ``overwrite``) supplies what ``run`` leaves
     None in :data:`KEPT_ON_RESUME`, and its normalisation; otherwise the normalisation is
@@ -128,28 +143,57 @@ def plan_run(run: RunConfig, data: ParticleData, fingerprint: dict | None = None
     from cryoscape.train.outdir import previous_config
 
     prev = None if run.overwrite else previous_config(run.outdir)
-    data_cfg = DataConfig(particles=str(Path(run.particles).absolute()), D=data.D, psize_A=data.psize_A,
-                          n_particles=len(data),
-                          datadir=_abs(run.datadir), poses=_abs(run.poses), ctf=_abs(run.ctf), ind=_abs(run.ind),
-                          box=run.box, apix=run.apix, uninvert_data=run.uninvert_data, use_ctf=run.use_ctf,
-                          fingerprint=fingerprint)
+    data_cfg = DataConfig(
+        particles=str(Path(run.particles).absolute()),
+        D=data.D,
+        psize_A=data.psize_A,
+        n_particles=len(data),
+        datadir=_abs(run.datadir),
+        poses=_abs(run.poses),
+        ctf=_abs(run.ctf),
+        ind=_abs(run.ind),
+        box=run.box,
+        apix=run.apix,
+        uninvert_data=run.uninvert_data,
+        use_ctf=run.use_ctf,
+        fingerprint=fingerprint,
+    )
     norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, data_cfg.sign, run.seed)
     kept = {}
     for name, kind in KEPT_ON_RESUME.items():
         value = getattr(run, name) if getattr(run, name) is not None or prev is None else getattr(prev[2], name)
         if value is not None:  # else TrainConfig's default
             kept[name] = kind(value)
-    train_cfg = TrainConfig(epochs=run.epochs, batch_size=run.batch_size, seed=run.seed, amp=run.amp,
-                            checkpoint_every=run.checkpoint_every, lazy=bool(run.lazy),
-                            num_workers=run.num_workers, device=run.device, threads=run.threads,
-                            load=_abs(run.load), **kept)
-    model_cfg = ModelConfig(D=data.D, zdim=run.zdim, enc_width=run.enc_width, enc_depth=run.enc_depth,
-                            dec_width=run.dec_width, dec_depth=run.dec_depth, pe_type=run.pe_type,
-                            pe_dim=run.pe_dim)
+    train_cfg = TrainConfig(
+        epochs=run.epochs,
+        batch_size=run.batch_size,
+        seed=run.seed,
+        amp=run.amp,
+        checkpoint_every=run.checkpoint_every,
+        lazy=bool(run.lazy),
+        num_workers=run.num_workers,
+        device=run.device,
+        threads=run.threads,
+        load=_abs(run.load),
+        **kept,
+    )
+    model_cfg = ModelConfig(
+        D=data.D,
+        zdim=run.zdim,
+        enc_width=run.enc_width,
+        enc_depth=run.enc_depth,
+        dec_width=run.dec_width,
+        dec_depth=run.dec_depth,
+        pe_type=run.pe_type,
+        pe_dim=run.pe_dim,
+    )
     dev = device if device is not None else resolve_device(run.device)
     mean, std = norm
-    return (model_cfg, replace(data_cfg, norm=(float(mean), float(std))),
-            train_cfg.resolved(data.D, amp_supported(dev)))
+    return (
+        model_cfg,
+        replace(data_cfg, norm=(float(mean), float(std))),
+        train_cfg.resolved(data.D, amp_supported(dev)),
+    )
 
 
 def train_run(run: RunConfig, progress: bool | None = None) -> TrainResult:
@@ -160,8 +204,10 @@ def train_run(run: RunConfig, progress: bool | None = None) -> TrainResult:
 
     world = distributed.world_size_from_env()
     if run.batch_size % world:
-        raise InputError(f"--batch-size {run.batch_size} is the global batch and must be divisible by "
-                         f"the {world} torchrun processes (each takes an equal share)")
+        raise InputError(
+            f"--batch-size {run.batch_size} is the global batch and must be divisible by "
+            f"the {world} torchrun processes (each takes an equal share)"
+        )
     with distributed.session(run.device) as dist, _lock(run.outdir, dist.is_main):
         return _train(run, dist, progress)
 
@@ -183,8 +229,18 @@ def _train(run: RunConfig, dist: DistContext, progress: bool | None) -> TrainRes
 
     if run.threads:
         torch.set_num_threads(run.threads)
-    pset = load_particles(run.particles, datadir=run.datadir, poses=run.poses, ctf=run.ctf, ind=run.ind,
-                          box=run.box, apix=run.apix, optics=run.optics, use_ctf=run.use_ctf, images="require")
+    pset = load_particles(
+        run.particles,
+        datadir=run.datadir,
+        poses=run.poses,
+        ctf=run.ctf,
+        ind=run.ind,
+        box=run.box,
+        apix=run.apix,
+        optics=run.optics,
+        use_ctf=run.use_ctf,
+        images="require",
+    )
     if dist.is_main:
         for msg in pset.info.warnings:
             _warn(msg)
@@ -192,8 +248,16 @@ def _train(run: RunConfig, dist: DistContext, progress: bool | None) -> TrainRes
     data = particle_data(pset, use_ctf=run.use_ctf, lazy=run.lazy)
     # rank 0 decides (it alone reads a previous run's config), so all ranks use the same numbers
     model_cfg, data_cfg, train_cfg = dist.on_main(lambda: plan_run(run, data, fingerprint, dist.device))
-    return train(run.outdir, model_cfg, data_cfg, train_cfg, _to_device(data, dist.device),
-                 overwrite=run.overwrite, progress=progress, dist=dist)
+    return train(
+        run.outdir,
+        model_cfg,
+        data_cfg,
+        train_cfg,
+        _to_device(data, dist.device),
+        overwrite=run.overwrite,
+        progress=progress,
+        dist=dist,
+    )
 
 
 def _warn(msg: str) -> None:
@@ -227,5 +291,10 @@ def _to_device(data: ParticleData, dev: torch.device) -> ParticleData:
     if images is not None and dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
         images = images.to(dev) if images.numel() * 4 <= 0.4 * free else images.pin_memory()
-    return replace(data, rotations=data.rotations.to(dev), shifts_px=data.shifts_px.to(dev),
-                   ctf=None if data.ctf is None else data.ctf.to(dev), images=images)
+    return replace(
+        data,
+        rotations=data.rotations.to(dev),
+        shifts_px=data.shifts_px.to(dev),
+        ctf=None if data.ctf is None else data.ctf.to(dev),
+        images=images,
+    )

@@ -47,19 +47,24 @@ class Mesh:
         (2 decimals) and ``level``. About 170 kB for a 64^3 map of the demo molecule."""
         step = float(np.max(np.ptp(self.verts, axis=0))) / 640 if len(self.verts) else 0.1
         decimals = max(1, math.ceil(-math.log10(max(step, 1e-6))))
-        d = {"verts": np.round(self.verts.astype(np.float64), decimals).ravel().tolist(),
-             "faces": self.faces.astype(np.int64).ravel().tolist(),
-             "normals": np.round(self.normals.astype(np.float64), 2).ravel().tolist(),
-             "level": float(f"{self.level:.6g}")}
+        d = {
+            "verts": np.round(self.verts.astype(np.float64), decimals).ravel().tolist(),
+            "faces": self.faces.astype(np.int64).ravel().tolist(),
+            "normals": np.round(self.normals.astype(np.float64), 2).ravel().tolist(),
+            "level": float(f"{self.level:.6g}"),
+        }
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Mesh:
         """The mesh :meth:`to_json` wrote (floats rounded as written)."""
         d = json.loads(text)
-        return cls(np.asarray(d["verts"], np.float32).reshape(-1, 3),
-                   np.asarray(d["faces"], np.int32).reshape(-1, 3),
-                   np.asarray(d["normals"], np.float32).reshape(-1, 3), float(d["level"]))
+        return cls(
+            np.asarray(d["verts"], np.float32).reshape(-1, 3),
+            np.asarray(d["faces"], np.int32).reshape(-1, 3),
+            np.asarray(d["normals"], np.float32).reshape(-1, 3),
+            float(d["level"]),
+        )
 
 
 def shrink(vol: np.ndarray, max_box: int = 64) -> np.ndarray:
@@ -106,8 +111,7 @@ def empty_mesh(level: float = 0.0) -> Mesh:
     return Mesh(z, np.zeros((0, 3), np.int32), z.copy(), float(level))
 
 
-def surface_mesh(vol: np.ndarray, level: float | None = None, max_box: int = 64,
-                 psize_A: float = 1.0) -> Mesh:
+def surface_mesh(vol: np.ndarray, level: float | None = None, max_box: int = 64, psize_A: float = 1.0) -> Mesh:
     """Isosurface of ``vol: (D, D, D)`` [z, y, x] at ``level`` (default :func:`default_level`)
     as a :class:`Mesh` in Å around the box centre (voxel ``D//2`` on each axis).
 
@@ -133,8 +137,12 @@ def surface_mesh(vol: np.ndarray, level: float | None = None, max_box: int = 64,
     verts_A = (verts * f + (f - 1) / 2 - centre) * psize_A
     # skimage's triangles turn clockwise seen from outside in (z, y, x); the mirror to (x, y, z)
     # makes them counter-clockwise, as Mesh promises
-    return Mesh(verts_A[:, ::-1].astype(np.float32), faces.astype(np.int32),
-                np.ascontiguousarray(normals[:, ::-1], np.float32), level)
+    return Mesh(
+        verts_A[:, ::-1].astype(np.float32),
+        faces.astype(np.int32),
+        np.ascontiguousarray(normals[:, ::-1], np.float32),
+        level,
+    )
 
 
 def viewer_html(mesh: Mesh, label: str, width: int = 360, height: int = 360) -> str:
@@ -144,9 +152,11 @@ def viewer_html(mesh: Mesh, label: str, width: int = 360, height: int = 360) -> 
     """
     data = mesh.to_json().replace("</", "<\\/")  # cannot close the script element early
     lab = html.escape(label, quote=True)
-    return (f'<canvas class="iso-canvas" data-label="{lab}" width="{int(width)}" height="{int(height)}" '
-            f'title="{lab}: drag to rotate, wheel to zoom"></canvas>'
-            f"<script>cryoscapeIsoViewer(document.currentScript.previousElementSibling, {data});</script>")
+    return (
+        f'<canvas class="iso-canvas" data-label="{lab}" width="{int(width)}" height="{int(height)}" '
+        f'title="{lab}: drag to rotate, wheel to zoom"></canvas>'
+        f"<script>cryoscapeIsoViewer(document.currentScript.previousElementSibling, {data});</script>"
+    )
 
 
 @cache

@@ -9,8 +9,9 @@ import numpy as np
 from cryoscape.viz._mpl import pyplot, save
 
 
-def plot_density(coords: np.ndarray, path: str | Path, axis_name: str = "PC",
-                 centers: np.ndarray | None = None, title: str = "") -> Path:
+def plot_density(
+    coords: np.ndarray, path: str | Path, axis_name: str = "PC", centers: np.ndarray | None = None, title: str = ""
+) -> Path:
     """Hexbin density of ``coords: (N, 2)``; ``centers: (k, 2)`` marked and numbered 0..k-1."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4.5), dpi=110)
