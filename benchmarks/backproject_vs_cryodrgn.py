@@ -10,7 +10,7 @@ One run, one machine, one dataset:
 
 Usage:
     python benchmarks/backproject_vs_cryodrgn.py --cryodrgn /path/to/venv/bin/cryodrgn \
-        [-n 10000] [-D 64] [--snr 0.1] [--workdir DIR]
+        [-n 10000] [-D 64] [--snr 0.1] [--workdir DIR] [--out results/cpu/backproject_10k.json]
 
 Needs cryoDRGN installed in a separate environment (see benchmarks/README.md).
 """
@@ -18,6 +18,7 @@ Needs cryoDRGN installed in a separate environment (see benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_measured
+from provenance import provenance
 
 
 def score(map_path: Path, truth: np.ndarray, psize: float) -> dict:
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--snr", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir")
+    ap.add_argument("--out", type=Path, help="results JSON (command, commit, versions, machine, rows)")
     args = ap.parse_args()
     import mrcfile
 
@@ -105,9 +108,14 @@ def main() -> None:
         ctf_d = pickle.load(f)
     with open(sim / "ctf.pkl", "rb") as f:
         ctf_c = pickle.load(f)
+    parse_diff = {
+        "rot": float(np.abs(rot_d - rot_c).max()),
+        "trans": float(np.abs(trans_d - trans_c).max()),
+        "ctf": float(np.abs(ctf_d - ctf_c).max()),
+    }
     print(
-        f"cryoDRGN parse of our star vs our pickles: rot max|diff| {np.abs(rot_d - rot_c).max():.2e}, "
-        f"trans {np.abs(trans_d - trans_c).max():.2e}, ctf {np.abs(ctf_d - ctf_c).max():.2e}"
+        f"cryoDRGN parse of our star vs our pickles: rot max|diff| {parse_diff['rot']:.2e}, "
+        f"trans {parse_diff['trans']:.2e}, ctf {parse_diff['ctf']:.2e}"
     )
 
     # 3. both backprojections
@@ -144,6 +152,21 @@ def main() -> None:
             f"| {name} | {wall:.1f} | {rss:.2f} | {s['res05_A']:.2f} | {s['res0143_A']:.2f} | "
             f"{s['fsc_auc']:.3f} | {s['voxel_A']:.3f} |"
         )
+    if args.out:
+        res = {
+            "kind": "backprojection",
+            "n": args.n,
+            "D": args.D,
+            "psize_A": psize,
+            "snr": args.snr,
+            "threads": args.threads,
+            "cryodrgn_parse_max_abs_diff": parse_diff,
+            "rows": [{"tool": name, "wall_s": wall, "rss_gb": rss, **s} for name, wall, rss, s in rows],
+            "provenance": provenance(cryodrgn=args.cryodrgn),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        print(f"results: {args.out}")
     if not args.workdir:
         shutil.rmtree(work)
 

@@ -40,6 +40,8 @@ RESULTS = HERE / "results" / "cryobench"
 BOX_A = 192.0
 #: cryoDRGN settings: its defaults (1024 x 3, batch 8) and the CPU-best (256 x 3, batch 8)
 DRGN = {"cryodrgn-default": [], "cryodrgn-cpu": ["--enc-dim", "256", "--dec-dim", "256", "-b", "8"]}
+#: cryoscape settings: its defaults, and the same with autocast off (fp32: what a CPU without bf16 runs)
+CRYOSCAPE_VARIANTS = {"cryoscape": [], "cryoscape-fp32": ["--no-amp"]}
 #: Compositional states: (hinge t, extra domain present); 8 states as in a small Ribosembly
 STATES = [
     (0.0, True),
@@ -240,7 +242,7 @@ def _env(threads: int) -> None:
 
 def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Namespace):
     """Train one tool on ``part`` into ``run``; returns :class:`common.Measured`."""
-    if tool == "cryoscape":
+    if tool.startswith("cryoscape"):
         cmd = [
             *CRYOSCAPE,
             "train",
@@ -256,6 +258,7 @@ def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Nam
             args.device,
             "--threads",
             str(args.threads),
+            *CRYOSCAPE_VARIANTS[tool],
             *args.cryoscape_args,
         ]
     else:
@@ -417,7 +420,7 @@ def _epoch_rate(tool: str, rundir: Path, n: int) -> float | None:
     """Images per second of the first epoch from the tool's own log (None if it did not finish)."""
     import re
 
-    if tool == "cryoscape":
+    if tool.startswith("cryoscape"):
         import csv
 
         with open(rundir / "log.csv", newline="") as f:
@@ -432,7 +435,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         "--tools",
         type=lambda s: s.split(","),
         default=["cryoscape", "cryodrgn-cpu", "cryodrgn-default"],
-        help="comma-separated: cryoscape, cryodrgn-cpu, cryodrgn-default",
+        help="comma-separated: cryoscape, cryoscape-fp32, cryodrgn-cpu, cryodrgn-default",
     )
     p.add_argument("--cryodrgn", default="/work/venv-cryodrgn/bin/cryodrgn", help="cryodrgn executable")
     p.add_argument("--zdim", type=int, default=8)

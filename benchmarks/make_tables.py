@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- cryobench:begin -->", "<!-- cryobench:end -->"
 NAMES = {
     "cryoscape": "cryoscape (defaults)",
+    "cryoscape-fp32": "cryoscape (defaults, autocast off: fp32)",
     "cryodrgn-cpu": "cryoDRGN 256x3, b 8",
     "cryodrgn-default": "cryoDRGN defaults (1024x3, b 8)",
 }
