@@ -4,7 +4,7 @@ Creates a sparse synthetic .mrcs of --size-gb (default 20 GB; only a few images 
 so it costs little disk), opens it with ImageSource (timed), downsamples it to D/2 through the
 real chunked code path and reports wall time, images/s and peak resident memory.
 
-    python benchmarks/io_large_stack.py --size-gb 20 [--box 256] [--dir /tmp] [--keep]
+    python benchmarks/io_large_stack.py --size-gb 2 20 [--box 256] [--dir /tmp] [--keep] [--out FILE.json]
 
 The output stack (size/4) is written for real, so the folder needs that much free space.
 """
@@ -12,6 +12,7 @@ The output stack (size/4) is written for real, so the folder needs that much fre
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import sys
@@ -24,6 +25,9 @@ import numpy as np
 
 from cryoscape.data.downsample import downsample_stack, fourier_crop
 from cryoscape.io.images import ImageSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance
 
 RSS_LIMIT_GB = 2.0
 
@@ -47,7 +51,8 @@ def make_sparse_stack(path: Path, size_gb: float, box: int, seed: int = 0) -> tu
     return n, filled
 
 
-def run(size_gb: float, box: int, folder: Path, keep: bool) -> bool:
+def run(size_gb: float, box: int, folder: Path, keep: bool) -> dict:
+    """One stack: its size, open time, downsampling rate, peak RSS so far and whether the output was right."""
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="cryoscape-bench-", dir=folder))
     try:
@@ -83,7 +88,17 @@ def run(size_gb: float, box: int, folder: Path, keep: bool) -> bool:
             f"peak RSS: {peak:.2f} GB (before opening: {rss_before:.2f} GB); "
             f"< {RSS_LIMIT_GB} GB: {'yes' if peak < RSS_LIMIT_GB else 'NO'}; output correct: {ok}"
         )
-        return ok and peak < RSS_LIMIT_GB
+        return {
+            "size_gb": big.stat().st_size / 1e9,
+            "n": n,
+            "box": box,
+            "open_ms": t_open * 1e3,
+            "downsample_s": wall,
+            "images_per_s": n / wall,
+            "read_gb_per_s": n * box * box * 4 / wall / 1e9,
+            "peak_rss_gb": peak,
+            "output_correct": bool(ok),
+        }
     finally:
         if keep:
             print(f"kept {work}")
@@ -93,12 +108,21 @@ def run(size_gb: float, box: int, folder: Path, keep: bool) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size-gb", type=float, default=20.0, help="apparent size of the input stack (default 20)")
+    p.add_argument(
+        "--size-gb", type=float, nargs="+", default=[20.0], help="apparent size(s) of the input stack (default 20)"
+    )
     p.add_argument("--box", type=int, default=256, help="image box in px (default 256)")
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()), help="work folder (default: /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the generated files")
+    p.add_argument("--out", type=Path, help="results JSON (rows + command, commit, versions, machine)")
     args = p.parse_args(argv)
-    return 0 if run(args.size_gb, args.box, args.dir, args.keep) else 1
+    rows = [run(size, args.box, args.dir, args.keep) for size in args.size_gb]  # smallest first: peak RSS is cumulative
+    if args.out:
+        res = {"kind": "io_large_stack", "rss_limit_gb": RSS_LIMIT_GB, "rows": rows, "provenance": provenance()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        print(f"results: {args.out}")
+    return 0 if all(r["output_correct"] and r["peak_rss_gb"] < RSS_LIMIT_GB for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -123,6 +123,8 @@ def provenance(argv: list[str] | None = None, cryodrgn: str | None = None) -> di
         },
         "machine": machine(),
         "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        # other jobs on the machine slow a timed run: the 1/5/15-minute load when the record was made
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 

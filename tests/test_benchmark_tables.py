@@ -34,3 +34,21 @@ def test_check_sees_a_stale_readme(tmp_path):
     for p in (BENCH / "results" / "cryobench").glob("*.json"):  # committed results carry provenance
         prov = json.loads(p.read_text())["provenance"]
         assert prov["command"] and prov["git"]["commit"] and "cpu_model" in prov["machine"]
+
+
+def test_prose_figures_must_come_from_a_generated_table():
+    mt = _make_tables()
+    readme = (
+        "Intro: ran for 617 s, 4.9x sooner, PC1 0.956 and AUC 0.3657 at SNR 0.01.\n"
+        "<!-- regime:begin -->\n| 617 | 4.9x | 0.956 |\n<!-- regime:end -->\n"
+        "```bash\nrun --for 99.5 s\n```\nAnd `inline 12.5 s` is code.\n"
+    )
+    assert mt.untraced_figures(readme) == ["0.3657"]  # a setting (0.01) and code spans do not count
+    assert mt.untraced_figures(readme.replace("0.3657", "0.956")) == []
+
+
+def test_every_section_has_its_results_file():
+    mt = _make_tables()
+    text = (BENCH / "README.md").read_text()
+    assert "(no results file yet" not in text
+    assert mt.untraced_figures(text) == []

@@ -1,0 +1,98 @@
+"""Tables of benchmarks/README.md outside the training sections: one training step's profile and
+work per image, backprojection side by side with cryoDRGN, and reading large stacks.
+
+Each function turns a committed results file (benchmarks/results/cpu/...) into markdown lines;
+benchmarks/make_tables.py writes them between the section's markers and checks them in CI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tables_regime import _source
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def profile_tables(path: Path, root: Path) -> list[str]:
+    """Work per image (points fitted, multiply-adds per point) and the step's time per operator group."""
+    r = _load(path)
+    lines = [
+        "| box | share fitted (`--hf-sample`) | half-lattice points | points fitted per image | share of the points | "
+        "decoder multiply-adds per point | first layer's share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for D, by_hf in r["work_per_image"].items():
+        for hf, w in by_hf.items():
+            lines.append(
+                f"| {D} | {hf} | {w['points_half_lattice']:,} | {w['points_fitted']:,.0f} | {w['fitted_share']:.0%} | "
+                f"{w['decoder_macs_per_point']:,} | {w['first_layer_share']:.0%} |"
+            )
+    groups = sorted({g for x in r["rows"] for g in x["shares"]}, key=lambda g: (g == "other", g))
+    lines += [
+        "",
+        "| box | batch | format | share fitted | s per step (profiled) | "
+        + " | ".join(f"{g} share" for g in groups)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(groups),
+    ]
+    for x in r["rows"]:
+        shares = " | ".join(f"{x['shares'].get(g, 0.0):.0%}" for g in groups)
+        lines.append(
+            f"| {x['D']} | {x['batch']} | {x['format']} | {x['hf_sample']:g} | {x['step_s_profiled']:.2f} | {shares} |"
+        )
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
+def backprojection_table(path: Path, root: Path) -> list[str]:
+    """Both tools' maps of one dataset, scored against the true map by one FSC."""
+    r = _load(path)
+    d = r["cryodrgn_parse_max_abs_diff"]
+    lines = [
+        f"{r['n']:,} particles, {r['D']} px, {r['psize_A']:g} Å/px, SNR {r['snr']:g}, "
+        f"{r['threads']} thread(s) each; cryoDRGN {r['provenance']['versions'].get('cryodrgn')}.",
+        "",
+        "| tool | wall s | peak RSS GB | res @ FSC 0.5 vs truth (Å) | res @ 0.143 (Å) | mean FSC | voxel Å in header |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in r["rows"]:
+        lines.append(
+            f"| {x['tool']} | {x['wall_s']:.1f} | {x['rss_gb']:.2f} | {x['res05_A']:.2f} | {x['res0143_A']:.2f} | "
+            f"{x['fsc_auc']:.3f} | {x['voxel_A']:.3f} |"
+        )
+    lines += [
+        "",
+        f"cryoDRGN's own parsers (`parse_pose_star`, `parse_ctf_star`) on our star file against our cryoDRGN "
+        f"pickles, largest difference: rotations {d['rot']:.1e}, translations {d['trans']:.1e}, CTF {d['ctf']:.1e}.",
+        "",
+        _source(path, r["provenance"], root),
+    ]
+    return lines
+
+
+def io_table(path: Path, root: Path) -> list[str]:
+    """Opening and Fourier-downsampling sparse stacks of growing size, with the process's peak RSS."""
+    r = _load(path)
+    lines = [
+        "| stack GB (apparent) | images | box | open ms | downsample s | images/s | GB/s read | "
+        "peak RSS GB (cumulative) | output correct |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in r["rows"]:
+        lines.append(
+            f"| {x['size_gb']:.1f} | {x['n']:,} | {x['box']} | {x['open_ms']:.2f} | {x['downsample_s']:.1f} | "
+            f"{x['images_per_s']:.0f} | {x['read_gb_per_s']:.2f} | {x['peak_rss_gb']:.2f} | "
+            f"{'yes' if x['output_correct'] else 'NO'} |"
+        )
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
+#: marker name -> (results file, table function)
+SECTIONS = {
+    "profile": ("cpu/profile_step_128.json", profile_tables),
+    "backprojection": ("cpu/backproject_10k.json", backprojection_table),
+    "io": ("cpu/io_large_stack.json", io_table),
+}
