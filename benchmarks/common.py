@@ -30,7 +30,8 @@ except subprocess.TimeoutExpired:
         p.wait()
     print("TIMEOUT after", limit, "s", flush=True)
     r = 0
-print("WALL", time.perf_counter() - t, "RSS", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("WALL", time.perf_counter() - t, "RSS", u.ru_maxrss / 1e6, "CPU", u.ru_utime + u.ru_stime)
 sys.exit(r)
 """
 
@@ -38,13 +39,16 @@ sys.exit(r)
 @dataclass(frozen=True)
 class Measured:
     """What one tool's run cost: wall seconds, peak RSS (GB) of the tool's process, peak GPU memory
-    in use on the device while it ran minus what was in use before (GB; None without a GPU), and
-    whether the time limit stopped it."""
+    in use on the device while it ran minus what was in use before (GB; None without a GPU),
+    whether the time limit stopped it, and the CPU seconds (user + system) of the tool's processes:
+    the work done, which other jobs on a shared machine change far less than they change the wall
+    time."""
 
     wall_s: float
     rss_gb: float
     gpu_gb: float | None
     timed_out: bool
+    cpu_s: float | None = None
 
 
 def _gpu_used_mib() -> float | None:
@@ -92,7 +96,8 @@ def measure(cmd: list[str], log: Path, time_limit_s: float = 0.0) -> Measured:
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{text[-2000:]}")
     line = [ln for ln in text.splitlines() if ln.startswith("WALL")][-1].split()
-    return Measured(float(line[1]), float(line[3]), sampler.result_gb(), "TIMEOUT after" in text)
+    cpu = float(line[5]) if len(line) > 5 else None
+    return Measured(float(line[1]), float(line[3]), sampler.result_gb(), "TIMEOUT after" in text, cpu)
 
 
 def run_measured(cmd: list[str], log: Path) -> tuple[float, float]:

@@ -400,6 +400,7 @@ def throughput(args: argparse.Namespace) -> None:
                     "D": D,
                     "n": args.n,
                     "wall_s": m.wall_s,
+                    "cpu_s": m.cpu_s,
                     "rss_gb": m.rss_gb,
                     "gpu_gb": m.gpu_gb,
                     "timed_out": m.timed_out,

@@ -77,15 +77,17 @@ def training_tables(runs: list[tuple[str, dict]]) -> list[str]:
 
 def throughput_table(runs: list[tuple[str, dict]]) -> list[str]:
     lines = [
-        "| results file | box | tool | images/s (first epoch) | peak RSS GB | peak GPU GB |",
-        "|---|---|---|---|---|---|",
+        "| results file | box | tool | images/s (first epoch) | CPU ms per image (whole run) | peak RSS GB | "
+        "peak GPU GB |",
+        "|---|---|---|---|---|---|---|",
     ]
     machines = []
     for name, r in runs:
         for row in r["rows"]:
+            cpu = _f(1e3 * row["cpu_s"] / row["n"], ".0f") if row.get("cpu_s") else "-"
             lines.append(
                 f"| {name} | {row['D']} px | {NAMES.get(row['tool'], row['tool'])} | "
-                f"{_f(row['images_per_s'], '.1f')} | {row['rss_gb']:.2f} | {_f(row['gpu_gb'], '.2f')} |"
+                f"{_f(row['images_per_s'], '.1f')} | {cpu} | {row['rss_gb']:.2f} | {_f(row['gpu_gb'], '.2f')} |"
             )
         machines.append(f"- `{name}`: {_machine(r['provenance'])}; `{r['provenance']['command']}`")
     return lines + [""] + machines

@@ -30,8 +30,8 @@ def tune_cpu_allocator() -> bool:
 
     Why: a training step allocates and frees activations of tens of MB. By default glibc serves
     blocks over 32 MB with a fresh ``mmap`` and unmaps them on ``free``, so every step pays page
-    faults and zero-filling of all its large tensors again: measured 27 -> 43 img/s at D = 64 and
-    4.8 -> 8.6 img/s at D = 128 (batch 32, fp32, one core; benchmarks/README.md, "Host allocator").
+    faults and zero-filling of all its large tensors again, in fp32 as in bf16 (the measurements:
+    benchmarks/README.md, "Per-image work and steps to quality", host allocator).
     Raising both thresholds lets the heap reuse those blocks. Returns whether the setting took
     (False off glibc, e.g. macOS, where nothing is changed). Idempotent.
     """

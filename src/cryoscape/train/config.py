@@ -23,7 +23,7 @@ LR_SCHEDULES = ("cosine", "constant")
 #: on its loss over twice as many terms, is our ``0.5 / zdim``). A strong prior straightens and
 #: de-noises a continuous latent space, but held from the first step it slows the separation of
 #: discrete states; the warm-up keeps both, and it must end early, while the latent space forms
-#: (the measurements: benchmarks/README.md, "KL weight").
+#: (the measurements, on earlier code: benchmarks/HISTORY.md, "KL weight").
 BETA_ZDIM = 4.0
 #: The warm-up's first KL weight, as a fraction of ``beta``; it rises linearly to ``beta`` over the
 #: first ``TrainConfig.beta_warmup`` images trained on (counted over epochs).
@@ -91,7 +91,8 @@ class TrainConfig:
     threads: int | None = None
     load: str | None = None
     #: "cosine": from ``lr`` down to ``LR_FLOOR * lr`` at the last step of ``epochs`` (it lets the
-    #: latent space settle at the end of a run: benchmarks/README.md, "Training"); "constant".
+    #: latent space settle at the end of a run: benchmarks/HISTORY.md, "Training to cryoDRGN's final
+    #: quality"); "constant".
     lr_schedule: str = "cosine"
     #: The KL weight rises linearly from ``BETA_WARMUP_START * beta`` to ``beta`` over this many
     #: images, then stays (discrete states begin to separate as under a weak prior; the latent space
@@ -101,7 +102,7 @@ class TrainConfig:
     #: ``MARCH_START`` of Nyquist to all of them over this fraction of the run's steps (0: all from
     #: the first step). A step costs in proportion to the points it fits, and early on the codes
     #: and the coarse map are learned from low frequencies alone. The default, 30% of the run, was
-    #: chosen on the demo-sized benchmarks (benchmarks/README.md, "Frequency marching").
+    #: chosen on the demo-sized benchmarks (benchmarks/README.md, "Per-image work and steps to quality").
     freq_march: float = 0.3
     #: Share of the lattice points beyond ``SAMPLE_CORE`` of Nyquist that each image fits per step,
     #: drawn at random per image and step and weighted by its inverse (an unbiased estimate of the
@@ -170,7 +171,7 @@ def default_lr(D: int) -> float:
     Why it falls with the box: on one H100, 1e-3 trained well at D = 64 but diverged at D = 128
     (also in fp32), while 3e-4 was stable there and reached a better latent space; at D = 64 a
     lower rate would cost little but slows short runs such as the demo, so small boxes keep 1e-3
-    (the measurements: benchmarks/README.md, "GPU pass").
+    (the measurements, on earlier code: benchmarks/HISTORY.md, "GPU pass").
     """
     return 1e-3 * min(1.0, 64.0 / D) ** 1.5
 
