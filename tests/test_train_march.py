@@ -151,3 +151,21 @@ def test_a_run_from_before_marching_reads_as_fitting_every_point(tmp_path):
     cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert main([*args[:-2], "-n", "2"]) == 0
     assert yaml.safe_load(cfg.read_text())["train"]["freq_march"] == 0.0
+
+
+def test_a_march_meets_few_point_counts_and_never_fits_fewer_than_its_band():
+    """Each new point count is a new tensor shape, whose cached kernels stay in memory: a march of
+    thousands of steps must reuse a handful of shapes, each covering at least the band it stands for."""
+    from cryoscape.train.objective import BAND_STEPS
+
+    pre = Preprocessor(64, 1.0)
+    obj = ReconObjective(pre, psize_A=3.0, beta=0.1)
+    t = TrainConfig(freq_march=0.3)
+    counts = set()
+    for step in range(5000):
+        obj.band = t.band_at(step / 5000)
+        counts.add(obj.n_fit)
+        assert obj.n_fit >= pre.half.count_within(obj.band)
+    assert len(counts) <= BAND_STEPS
+    obj.band = 1.0
+    assert obj.n_fit == len(pre.half)

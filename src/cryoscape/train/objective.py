@@ -33,6 +33,7 @@ sampling noise and keeps its own rows, so all ranks together draw what one proce
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,6 +49,12 @@ from cryoscape.train.distributed import BatchPart
 
 if TYPE_CHECKING:
     from cryoscape.model.vae import ReconModel
+
+#: Frequency marching rounds the band's radius up to a multiple of ``1 / BAND_STEPS`` of Nyquist,
+#: so a run meets at most this many point counts instead of a new one at nearly every step: each
+#: new tensor shape costs memory that is kept (the CPU's bf16 kernels are cached per shape), and
+#: a bf16 run's peak memory grew with every epoch of the march (benchmarks/README.md, "Memory").
+BAND_STEPS = 16
 
 
 @dataclass
@@ -88,7 +95,8 @@ class ReconObjective:
     @band.setter
     def band(self, value: float) -> None:
         self._band = float(value)
-        self.n_fit = self.pre.half.count_within(self._band)
+        steps = math.ceil(self._band * BAND_STEPS - 1e-9)  # the tolerance keeps exact multiples
+        self.n_fit = self.pre.half.count_within(min(1.0, steps / BAND_STEPS))
 
     def __call__(
         self,
