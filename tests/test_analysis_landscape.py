@@ -104,10 +104,11 @@ def test_landscape_command_and_analyze_report(tmp_path):
         assert read_header(out / name).psize_A == pytest.approx(8.0)
     assert np.load(out / "vol_pca.npy").shape[0] == 12
     assert np.load(out / "vol_pca_particles.npy").shape[0] == 48
+    assert np.load(out / "particle_centers.npy").max() < 12
     assert len(load_pickle(out / "labels.pkl")) == 48
     dens = json.loads((out / "density.json").read_text())
     assert np.load(out / "free_energy_pc12.npy").shape == (len(dens["pc2"]), len(dens["pc1"]))
-    assert dens["profiles"][0]["name"] == "latent PC1"
+    assert [p["name"] for p in dens["profiles"]] == ["latent PC1", "landscape main path"]
     for png in ["volume_pca.png", "volume_variance.png", "free_energy_pc12.png", "free_energy_profiles.png"]:
         assert (out / png).read_bytes()[:4] == b"\x89PNG", png
     # analyze --landscape writes the same into landscape/ and shows its plots in the report

@@ -196,6 +196,10 @@ def sample_maps(run, z: np.ndarray, cfg: LandscapeConfig):
     box = min(cfg.box, D)
     n = min(cfg.n_maps, len(z))
     cl = kmeans(z, n, cfg.seed)
-    vols = generate_volumes(run.model, z[cl.centers_ind], box, cfg.batch, scale=run.norm_std)
-    maps = np.stack(list(vols)).astype(np.float32)
+    # Filled in place: keeping each new map as its own allocation pins the heap between the
+    # decoder's freed activations (tune_cpu_allocator keeps them there), 7.7 GB instead of 0.9
+    # GB for 200 maps.
+    maps = np.empty((n, box, box, box), np.float32)
+    for i, vol in enumerate(generate_volumes(run.model, z[cl.centers_ind], box, cfg.batch, scale=run.norm_std)):
+        maps[i] = vol
     return cl, maps, (run.psize_A or 1.0) * D / box

@@ -1,7 +1,7 @@
 """``cryoscape landscape``: the volume landscape and the latent density of a run, written to a folder.
 
 Used by the command and by ``cryoscape analyze --landscape`` (which puts it in ``landscape/``
-and shows its pictures in the report). What each file holds is listed in docs/outputs.md.
+and shows its pictures in the report). What each file holds is listed in docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def run_landscape(
     )
     _write_landscape(outdir, cl, maps, vp, check, psize, cfg.n_per_pc)
     dens = latent_density(zpc, seed=cfg.seed)
-    profiles = _profiles(dens, z, cl.centers_ind, check)
+    profiles = _profiles(dens, z[cl.centers_ind], check)
     figures = _write_density(outdir, dens, profiles) + _plots(outdir, vp, check)
     summary = {
         "run": str(run_dir) if run_dir else None,
@@ -127,7 +127,7 @@ def _json(obj) -> str:
 def _write_landscape(
     outdir: Path, cl, maps: np.ndarray, vp: VolumePCA, check: PathCheck, psize: float, n_per_pc: int
 ) -> None:
-    """Coordinates, labels and maps of the landscape (see docs/outputs.md)."""
+    """Coordinates, labels and maps of the landscape (see docs/analysis.md)."""
     from cryoscape.analysis.volumes import write_volumes
     from cryoscape.io.cryodrgn import save_pickle
     from cryoscape.io.mrc import write_volume
@@ -135,6 +135,7 @@ def _write_landscape(
     save_text_array(outdir / "centers_ind.txt", cl.centers_ind, fmt="%d")
     save_text_array(outdir / "z_centers.txt", cl.centers, fmt="%.6f")
     save_array(outdir / "vol_pca.npy", vp.coords)
+    save_array(outdir / "particle_centers.npy", cl.labels)  # per particle: its sampled map (nearest centre)
     save_array(outdir / "vol_pca_particles.npy", vp.coords[cl.labels])
     save_array(outdir / "path_order.npy", check.order)
     save_text_array(outdir / "map_labels.txt", vp.labels, fmt="%d")
@@ -146,20 +147,18 @@ def _write_landscape(
     write_volumes(cluster_means(maps, vp.labels), outdir / "clusters", psize)
 
 
-def _profiles(dens: LatentDensity, z: np.ndarray, centers_ind: np.ndarray, check: PathCheck) -> list[Profile]:
-    """Along latent PC1 (1st-99th percentile) and along the on-data graph path between the
-    particles at the ends of the volume landscape's main path."""
+def _profiles(dens: LatentDensity, centers: np.ndarray, check: PathCheck, per_step: int = 4) -> list[Profile]:
+    """Along latent PC1 (1st-99th percentile) and along the landscape's main path: the codes of
+    its maps in order (``centers: (M, zdim)``), ``per_step`` points on each step between them so
+    a sparse gap between neighbouring maps shows as a barrier."""
     from cryoscape.analysis.latent import pc_traversal
-    from cryoscape.analysis.traverse import graph_traversal
-    from cryoscape.errors import InputError
 
     out = [profile(dens, "latent PC1", pc_traversal(dens.pca, 1, 40, 1.0, 99.0))]
-    a, b = int(centers_ind[check.path[0]]), int(centers_ind[check.path[-1]])
-    if a != b:
-        try:
-            out.append(profile(dens, "graph path (landscape ends)", graph_traversal(z, [a, b]).z))
-        except InputError as e:
-            say(f"no graph-path profile: {e}")
+    if len(check.path) > 1:
+        c = centers[check.path].astype(np.float64)
+        f = np.arange(per_step)[:, None, None] / per_step
+        steps = ((1 - f) * c[None, :-1] + f * c[None, 1:]).transpose(1, 0, 2).reshape(-1, c.shape[1])
+        out.append(profile(dens, "landscape main path", np.concatenate([steps, c[-1:]])))
     return out
 
 
