@@ -18,13 +18,17 @@ def plot_volume_pcs(
 ) -> Path:
     """Maps on volume PC1 vs PC2 (``coords: (M, k)``) coloured by cluster, the main path drawn."""
     plt = pyplot()
+    from matplotlib.colors import ListedColormap
+
     fig, ax = plt.subplots(figsize=(5, 4.5), dpi=110)
     y = coords[:, 1] if coords.shape[1] > 1 else np.zeros(len(coords))
     if main_path is not None and len(main_path) > 1:
         ax.plot(coords[main_path, 0], y[main_path], "-", color="0.6", lw=1, zorder=1, label="main path")
         ax.legend(frameon=False, fontsize=8)
-    sc = ax.scatter(coords[:, 0], y, c=labels, cmap="tab10", s=16, vmin=-0.5, vmax=9.5, zorder=2)
-    fig.colorbar(sc, ax=ax, label="cluster", ticks=range(int(labels.max()) + 1))
+    k = int(labels.max()) + 1
+    cmap = ListedColormap(plt.get_cmap("tab10").colors[:k]) if k <= 10 else "viridis"
+    sc = ax.scatter(coords[:, 0], y, c=labels, cmap=cmap, s=16, vmin=-0.5, vmax=k - 0.5, zorder=2)
+    fig.colorbar(sc, ax=ax, label="cluster", ticks=range(k))
     ax.set(xlabel="volume PC1", ylabel="volume PC2", title=f"{len(coords)} sampled maps")
     return save(fig, path)
 
