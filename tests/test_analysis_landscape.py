@@ -85,6 +85,7 @@ def test_config_checks():
         LandscapeConfig(mask="sphere").check()
 
 
+@pytest.mark.slow
 def test_landscape_command_and_analyze_report(tmp_path):
     from cryoscape.cli.main import main as cli
     from cryoscape.io.cryodrgn import load_pickle
