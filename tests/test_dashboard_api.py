@@ -202,9 +202,16 @@ def test_analysis_folder_gives_umap_and_labels(trained, tmp_path):
     np.save(an / "umap.npy", umap)
     np.save(an / "z_pca.npy", rng.normal(size=(N + 1, 2)))  # not this run's: ignored, with a warning
     save_pickle(np.arange(N) % 3, an / "kmeans3" / "labels.pkl")
+    (an / "landscape").mkdir()  # analyze --landscape
+    volpca = rng.normal(size=(N, 10)).astype(np.float32)
+    np.save(an / "landscape" / "vol_pca_particles.npy", volpca)
+    save_pickle(np.arange(N) % 2, an / "landscape" / "labels.pkl")
     with serving(DashboardState(trained[0], analysis=an)) as url:
         info = api(url + "api/info")
-        assert [e["id"] for e in info["embeddings"]] == ["pca", "umap"]
+        assert [e["id"] for e in info["embeddings"]] == ["pca", "umap", "volpca"]
+        got = api(url + "api/coords?embedding=volpca")
+        np.testing.assert_allclose(np.c_[got["x"], got["y"]], volpca[:, :2], rtol=1e-5)
+        assert "volume landscape clusters (analyze)" in [c["label"] for c in info["columns"]]
         assert any("z_pca.npy" in w for w in info["warnings"])
         got = api(url + "api/coords?embedding=umap")
         np.testing.assert_allclose(np.c_[got["x"], got["y"]], umap, rtol=1e-5)

@@ -94,11 +94,16 @@ def auto_mask(vol: np.ndarray, psize_A: float, dilate_A: float = 25.0, soft_edge
     """Soft solvent mask per the cryoDRGN paper: threshold at half the 99.99th percentile,
     dilate by ``dilate_A``, then a cosine fall-off over ``soft_edge_A``. Returns ``(D, D, D)``
     float32 in [0, 1]."""
+    return soft_mask(vol >= 0.5 * np.percentile(vol, 99.99), psize_A, dilate_A, soft_edge_A)
+
+
+def soft_mask(core: np.ndarray, psize_A: float, dilate_A: float, soft_edge_A: float) -> np.ndarray:
+    """``core: (D, D, D)`` bool grown by ``dilate_A`` with a cosine fall-off over ``soft_edge_A``:
+    float32 in [0, 1] (all ones for an empty core: nothing to mask by)."""
     from scipy.ndimage import distance_transform_edt
 
-    core = vol >= 0.5 * np.percentile(vol, 99.99)
     if not core.any():
-        return np.ones_like(vol, dtype=np.float32)
+        return np.ones(core.shape, dtype=np.float32)
     dist_A = distance_transform_edt(~core, sampling=psize_A)
     t = np.clip((dist_A - dilate_A) / soft_edge_A, 0.0, 1.0) if soft_edge_A > 0 else (dist_A > dilate_A) * 1.0
     return (0.5 * (1 + np.cos(np.pi * t))).astype(np.float32)

@@ -34,6 +34,8 @@ class AnalyzeConfig:
     skip_maps: bool = False
     gt: str | None = None
     gt_sample: int = 128
+    landscape: bool = False  # the volume landscape and latent density in landscape/ (slower)
+    landscape_maps: int = 200
     device: str | None = None
     seed: int = 0
     command: str = ""
@@ -242,9 +244,39 @@ def plot_steps(run_dir: Path, outdir: Path, res: LatentResults, maps: MapResults
     return figs
 
 
+def landscape_step(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> list[tuple[str, Path]]:
+    """With ``--landscape``: :mod:`cryoscape.analysis.landscape` into ``outdir/landscape``; its PNGs."""
+    if not cfg.landscape:
+        return []
+    if cfg.skip_maps or lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file():
+        say("no landscape: it needs maps from a cryoscape run")
+        return []
+    from cryoscape.analysis.landscape import LandscapeConfig
+    from cryoscape.analysis.landscape_run import run_landscape
+
+    run = open_maps(run_dir, lat.epoch if cfg.epoch is not None else None, cfg.device)
+    if run is None:
+        return []
+    lcfg = LandscapeConfig(n_maps=cfg.landscape_maps, seed=cfg.seed)
+    say(f"volume landscape of {min(lcfg.n_maps, len(lat.z))} maps and latent density into landscape/")
+    return run_landscape(run, lat.z, lcfg, outdir / "landscape", run_dir).figures
+
+
 def _default_command(run_dir: Path, lat, outdir: Path) -> str:
     epoch = "" if lat.epoch is None else f" --epoch {lat.epoch}"
     return f"cryoscape analyze {run_dir}{epoch} -o {outdir}"
+
+
+def _landscape_commands(cfg: AnalyzeConfig, run_dir: Path, outdir: Path) -> list[str]:
+    if not (cfg.landscape and (outdir / "landscape" / "labels.pkl").is_file()):
+        return []
+    from cryoscape.analysis.landscape import LandscapeConfig
+
+    lab, k = outdir / "landscape" / "labels.pkl", LandscapeConfig().n_clusters
+    return [
+        f"cryoscape landscape {run_dir} -o LANDDIR  # the landscape with other settings",
+        f"cryoscape select {run_dir} --labels {lab} --kmeans {k} --clusters 0 -o SELDIR  # a landscape cluster",
+    ]
 
 
 def _pc2(coords):
@@ -262,6 +294,7 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
     res = latent_steps(cfg, lat.z, outdir)
     maps = map_steps(cfg, run_dir, lat, outdir, res)
     figs = plot_steps(run_dir, outdir, res, maps)
+    figs += landscape_step(cfg, run_dir, lat, outdir)
     name, cl = res.first_clustering()
     files = maps.map_files.get(name)
     rep = Report(
@@ -273,7 +306,8 @@ def run_analysis(cfg: AnalyzeConfig, run_dir: Path, lat, outdir: Path) -> None:
             f"cryoscape volumes {run_dir} --z {outdir / name / 'centers.txt'} -o MAPDIR",
             f"cryoscape select {run_dir} --labels {outdir / name / 'labels.pkl'} "
             f"--kmeans {len(cl.centers)} --clusters 0 -o SELDIR",
-        ],
+        ]
+        + _landscape_commands(cfg, run_dir, outdir),
     )
     rep.notes.append(
         f"{len(lat.z)} particles, zdim {lat.z.shape[1]}; explained variance of PC1: "

@@ -6,12 +6,14 @@ RUN/analyze.<epoch>): z_pca.npy, umap.npy (when umap-learn is installed), kmeans
 centers.txt, centers_ind.txt (particles nearest the centres) and vol_0000.mrc ... at the
 centres, pc<i>/z_values.txt and maps along each PC (5th to 95th percentile), PNG plots and a
 self-contained report.html. --gt SIMDIR (a `cryoscape simulate` folder) adds the per-image FSC
-against the ground-truth maps.
+against the ground-truth maps. --landscape adds the volume landscape and the latent density in
+DIR/landscape (as `cryoscape landscape`, with its defaults) and its plots in the report.
 
 example:
   cryoscape analyze run1
   cryoscape analyze run1 --epoch 19 --ksample 10 --gmm -o run1/analysis
   cryoscape analyze run1 --gt sim_demo --skip-umap
+  cryoscape analyze run1 --landscape
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-maps", action="store_true", help="latent analysis only; no maps")
     p.add_argument("--gt", metavar="SIMDIR", help="simulated dataset folder: per-image FSC vs ground truth")
     p.add_argument("--gt-sample", type=int, default=128, help="particles in the per-image FSC (default: 128)")
+    p.add_argument("--landscape", action="store_true", help="also the volume landscape and latent density")
+    p.add_argument("--landscape-maps", type=int, default=200, help="maps sampled for --landscape (default: 200)")
     add_device(p, purpose="maps")
     add_seed(p)
     add_threads(p)
@@ -49,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.errors import InputError
     from cryoscape.io.runlock import run_lock
 
-    for name in ("ksample", "pc", "n_per_pc", "gt_sample"):
+    for name in ("ksample", "pc", "n_per_pc", "gt_sample", "landscape_maps"):
         if getattr(args, name) < (0 if name == "pc" else 1):
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     setup_torch(args.threads)

@@ -24,6 +24,7 @@ COMMANDS = {
     "volumes": "volumes",
     "fsc": "fsc",
     "analyze": "analyze",
+    "landscape": "landscape",
     "traverse": "traverse",
     "select": "select",
     "dashboard": "dashboard",

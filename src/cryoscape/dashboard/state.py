@@ -73,7 +73,7 @@ def _load_2d(path: Path, n: int, warnings: list[str]) -> np.ndarray | None:
 
 
 def load_embeddings(z: np.ndarray, adir: Path | None, warnings: list[str]) -> dict[str, Embedding]:
-    """PCA (the analyze folder's, else computed) and UMAP (the analyze folder's, if any)."""
+    """PCA (the analyze folder's, else computed); UMAP and volume PCA (the analyze folder's, if any)."""
     from cryoscape.analysis.latent import pca
 
     out = {}
@@ -90,6 +90,10 @@ def load_embeddings(z: np.ndarray, adir: Path | None, warnings: list[str]) -> di
     um = None if adir is None else _load_2d(adir / "umap.npy", len(z), warnings)
     if um is not None:
         out["umap"] = Embedding("umap", "UMAP", ("UMAP1", "UMAP2"), um)
+    # analyze --landscape: each particle at its nearest sampled map's volume-PC coordinates
+    vp = None if adir is None else _load_2d(adir / "landscape" / "vol_pca_particles.npy", len(z), warnings)
+    if vp is not None:
+        out["volpca"] = Embedding("volpca", "volume PCA (landscape)", ("volume PC1", "volume PC2"), vp)
     return out
 
 
@@ -124,6 +128,8 @@ def cluster_columns(z: np.ndarray, adir: Path | None, seed: int, warnings: list[
 
 def _cluster_label(folder: str) -> str:
     """ "kmeans20" -> "k-means k=20 (analyze)"; other names as they are."""
+    if folder == "landscape":
+        return "volume landscape clusters (analyze)"
     method = folder.rstrip("0123456789")
     k = folder[len(method) :]
     names = {"kmeans": "k-means", "gmm": "GMM"}
