@@ -90,9 +90,29 @@ def io_table(path: Path, root: Path) -> list[str]:
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
+def memory_table(path: Path, root: Path) -> list[str]:
+    """Peak RSS and CPU time of short whole training runs, per code version, format and options."""
+    r = _load(path)
+    commit = r["provenance"]["git"]["commit"][:9]
+    lines = [
+        f"`cryoscape train` on `{Path(r['settings']['data']).name}`, {r['settings']['epochs']} epochs, "
+        f"{r['settings']['threads']} thread(s), one run at a time.",
+        "",
+        "| code | format | options | peak RSS GB | CPU s |",
+        "|---|---|---|---|---|",
+    ]
+    for x in r["rows"]:
+        code = f"{commit} (this file's)" if x["code"] == "current" else f"{x['code'][:9]} (older)"
+        lines.append(
+            f"| {code} | {x['format']} | `{x['options'] or '(defaults)'}` | {x['rss_gb']:.2f} | {x['cpu_s']:.0f} |"
+        )
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
-    "profile": ("cpu/profile_step_128.json", profile_tables),
+    "profile": ("cpu/profile_step.json", profile_tables),
     "backprojection": ("cpu/backproject_10k.json", backprojection_table),
     "io": ("cpu/io_large_stack.json", io_table),
+    "memory": ("cpu/train_memory_3k.json", memory_table),
 }
