@@ -26,7 +26,7 @@ from provenance import provenance
 #: operator name fragments -> group (first match wins; names are aten's)
 GROUPS = (
     ("matmul", ("addmm", "aten::mm", "bmm", "linear", "matmul")),
-    ("activation", ("relu", "threshold_backward", "gelu", "silu")),
+    ("activation", ("relu", "clamp_min", "threshold_backward", "gelu", "silu")),  # relu runs as clamp_min
     ("fft", ("fft",)),
     ("optimizer", ("adam", "_foreach", "lerp", "addcdiv", "addcmul")),
 )
@@ -104,7 +104,11 @@ def profile(D: int, B: int, fmt: str, hf: float, steps: int) -> dict:
         g = _group(ev.key)
         totals[g] = totals.get(g, 0.0) + ev.self_cpu_time_total
     whole = sum(totals.values()) or 1.0
-    top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:8]
+    top = [
+        e
+        for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        if e.self_cpu_time_total > 0.005 * whole
+    ]
     return {
         "D": D,
         "batch": B,

@@ -109,10 +109,41 @@ def memory_table(path: Path, root: Path) -> list[str]:
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
+def landscape_table(path: Path, root: Path) -> list[str]:
+    """Whether the volume-space landscape of a continuous run shows its motion as one path."""
+    r = _load(path)
+    pc = r["path_check"]
+    rows = [
+        ("maps sampled (on-data k-means centres), box, voxel", f"{r['n_maps']}, {r['box']} px, {r['psize_A']:g} Å"),
+        ("connected components of the maps' k-NN graph (k)", f"{pc['n_components']} ({pc['n_neighbors']})"),
+        (
+            "\\|Spearman\\| volume PC1 vs true t (map's particle / its nearest particles)",
+            f"{r['spearman_volume_pc1_vs_t_centre']:.3f} / {r['spearman_volume_pc1_vs_t_members']:.3f}",
+        ),
+        (
+            "\\|Spearman\\| main-path order vs true t (map's particle / its nearest particles)",
+            f"{r['spearman_path_order_vs_t_centre']:.3f} / {r['spearman_path_order_vs_t_members']:.3f}",
+        ),
+        ("\\|Spearman\\| main-path order vs latent PC1", f"{pc['spearman_order_vs_latent_pc1']:.3f}"),
+        (
+            "\\|Spearman\\| latent PC1 vs true t, per particle (reference)",
+            f"{r['spearman_latent_pc1_vs_t_particles']:.3f}",
+        ),
+        ("volume PC1's share of the variance", f"{r['volume_pc1_explained']:.2f}"),
+        (
+            "wall s (decoding the maps), peak RSS GB",
+            f"{r['wall_s']:.0f} ({r['landscape_seconds']['maps']:.0f}), {r['rss_gb']:.2f}",
+        ),
+    ]
+    lines = ["| measure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
     "profile": ("cpu/profile_step.json", profile_tables),
     "backprojection": ("cpu/backproject_10k.json", backprojection_table),
     "io": ("cpu/io_large_stack.json", io_table),
     "memory": ("cpu/train_memory_3k.json", memory_table),
+    "landscape": ("cpu/landscape_continuous_3k.json", landscape_table),
 }
