@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, *_: object) -> None:
         pass  # one line per request would drown the URL and warnings users need to see
 
     def _send(self, r: Response) -> None:
