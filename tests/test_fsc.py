@@ -12,13 +12,18 @@ from cryoscape.analysis.fsc import (
     plot_fsc,
     resolution_at,
     save_fsc_txt,
-    shell_counts,
     shell_index_3d,
 )
 from cryoscape.cli.main import main as cli
 from cryoscape.io.mrc import read_volume, write_volume
 
 D = 32
+
+
+def shell_counts(D: int) -> np.ndarray:
+    """``(D//2 + 1,)`` voxels in each shell: the noise level of an FSC shell is ``~1/sqrt(count)``."""
+    s = shell_index_3d(D).ravel()
+    return np.bincount(s[s <= D // 2], minlength=D // 2 + 1)
 
 
 def centred_ifft3(f: np.ndarray) -> np.ndarray:

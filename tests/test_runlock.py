@@ -143,14 +143,14 @@ def test_two_trains_into_one_folder(tmp_path):
 
 def test_dashboard_locks_its_folder(tmp_path, capsys):
     """A second dashboard on one run is refused; a run folder it cannot write into is still served."""
-    from cryoscape.cli.dashboard import _lock
+    from cryoscape.dashboard.server import folder_lock
 
-    with _lock(tmp_path / "dashboard"):
+    with folder_lock(tmp_path / "dashboard"):
         with pytest.raises(FolderBusy, match="in use by cryoscape dashboard"):
-            with _lock(tmp_path / "dashboard"):
+            with folder_lock(tmp_path / "dashboard"):
                 pass
     (tmp_path / "file").write_text("x")
-    with _lock(tmp_path / "file" / "dashboard"):  # cannot be created: a warning, no lock
+    with folder_lock(tmp_path / "file" / "dashboard"):  # cannot be created: a warning, no lock
         pass
     assert "selections and maps cannot be saved" in capsys.readouterr().err
 

@@ -59,12 +59,6 @@ def fsc(vol1: np.ndarray, vol2: np.ndarray, mask: np.ndarray | None = None) -> t
     return np.arange(n) / D, curve
 
 
-def shell_counts(D: int) -> np.ndarray:
-    """``(D//2 + 1,)`` number of voxels in each shell (for the noise level ``~1/sqrt(count)``)."""
-    s = shell_index_3d(D).ravel()
-    return np.bincount(s[s <= D // 2], minlength=D // 2 + 1)
-
-
 def resolution_at(freqs: np.ndarray, curve: np.ndarray, threshold: float, psize_A: float) -> float:
     """Resolution in Å where the curve first drops below ``threshold`` (linear interpolation
     between the shells either side); Nyquist (``2 * psize_A``) if it never does; ``inf`` if it

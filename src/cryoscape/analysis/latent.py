@@ -237,3 +237,15 @@ def truth_scores(z: np.ndarray, t: np.ndarray | None = None, state: np.ndarray |
         labels = kmeans(z, len(np.unique(state)), seed=0).labels
         out["ari_kmeans"] = float(adjusted_rand_score(state, labels))
     return out
+
+
+def truth_summary(z: np.ndarray, ground_truth: str | Path, kind: str) -> str:
+    """One line on how well ``z`` recovers a simulated dataset's truth (its ``ground_truth.npz``):
+    for a ``kind`` "continuous" set |Spearman| of PC1 with the hinge coordinate, else the adjusted
+    Rand index of k-means against the states (:func:`truth_scores`)."""
+    gt = np.load(ground_truth)
+    if kind == "continuous":
+        score = truth_scores(z, t=gt["t"])["spearman_pc1"]
+        return f"|Spearman| between latent PC1 and the true hinge coordinate: {score:.3f}"
+    score = truth_scores(z, state=gt["state"])["ari_kmeans"]
+    return f"adjusted Rand index of k-means (k=2) on z vs the true states: {score:.3f}"

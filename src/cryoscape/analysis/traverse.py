@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -181,3 +182,45 @@ def path_codes(spec: PathSpec, z: np.ndarray, origin: str | os.PathLike | None =
         raise InputError(f"--max-neighbors must be >= 1, got {spec.max_neighbors}")
     path = graph_traversal(z, anchors, spec.avg_neighbors, spec.max_neighbors)
     return LatentPath(path.z, path.indices, tuple(anchors), path.threshold)
+
+
+def run_path(spec: PathSpec, run_dir: str | os.PathLike, epoch: int | None = None, maps: bool = True) -> LatentPath:
+    """The path ``spec`` describes through the codes of a trained run (``z.npy``, or
+    ``z.<epoch>.npy``); ``maps``: the run must be able to make maps (a cryoscape run)."""
+    from cryoscape.analysis.latent import read_run_latents
+
+    run_dir = Path(run_dir)
+    lat = read_run_latents(run_dir, epoch)
+    if maps and (lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file()):
+        raise InputError(
+            "cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
+            "run?); pass --skip-maps to write the path alone",
+            run_dir,
+        )
+    return path_codes(spec, lat.z, run_dir)
+
+
+def write_path(
+    path: LatentPath,
+    outdir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    epoch: int | None = None,
+    device: str | None = None,
+    maps: bool = True,
+) -> str:
+    """``outdir/z.path.txt`` (codes in path order), ``path_ind.txt`` (particles, graph paths) and,
+    with ``maps``, the run's maps ``vol_0000.mrc ...`` at the codes; returns what was written, in words."""
+    from cryoscape.analysis.pipeline import open_maps, write_maps
+    from cryoscape.io.atomic import save_text_array
+    from cryoscape.io.runlock import run_lock
+
+    outdir = Path(outdir)
+    with run_lock(outdir, "traverse"):
+        save_text_array(outdir / "z.path.txt", path.z, fmt="%.6f")
+        if path.indices is not None:
+            save_text_array(outdir / "path_ind.txt", path.indices, fmt="%d")
+        msg = f"{len(path.z)} codes in {outdir / 'z.path.txt'}"
+        if maps:
+            paths = write_maps(open_maps(Path(run_dir), epoch, device), path.z, outdir)
+            msg += f", {len(paths)} maps vol_0000.mrc ... in {outdir}"
+    return msg

@@ -36,6 +36,32 @@ class TrainedRun:
     norm_std: float  # multiply decoder units by this to get the data's units
     weights: Path
 
+    def latents(self, zfile: str | Path | None) -> np.ndarray | None:
+        """The codes in ``zfile`` (:func:`read_latents`), None for a homogeneous model, which
+        takes none; the error says which is wrong."""
+        zdim = self.model.zdim
+        if zdim == 0:
+            if zfile:
+                raise InputError("this is a homogeneous model (zdim 0): it takes no --z", self.weights.parent)
+            return None
+        if not zfile:
+            raise InputError(f"this model has zdim {zdim}: give latents with --z", self.weights.parent)
+        return read_latents(zfile, zdim)
+
+    def output_grid(self, box: int | None = None, psize_A: float | None = None) -> tuple[int, float]:
+        """(box, voxel size in Å) of maps made at ``box`` (default: the training box; an even
+        box from 2 up Fourier-crops) from training images of ``psize_A`` (default: the run's)."""
+        D = self.model.cfg.D
+        if box is not None and (box % 2 or not 2 <= box <= D):
+            raise InputError(
+                f"--downsample {box}: need an even box from 2 to the training box {D}", self.weights.parent
+            )
+        psize = psize_A if psize_A is not None else self.psize_A
+        if psize is None or psize <= 0:
+            raise InputError("config.yaml gives no data.psize_A: pass --apix", self.weights.parent)
+        D_out = box or D
+        return D_out, psize * D / D_out
+
 
 def _read_config(outdir: Path) -> dict:
     path = outdir / "config.yaml"

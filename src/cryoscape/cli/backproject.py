@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.common import optics_fill, print_warnings, setup_torch
+from cryoscape.cli.common import particle_options, print_warnings, setup_torch
 from cryoscape.cli.options import add_device, add_outdir, add_particles, add_seed, add_threads
 
 
@@ -82,37 +82,15 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> int:
     _check_args(args)
-    import numpy as np
     from tqdm import tqdm
 
     from cryoscape.io.load import load_particles
-    from cryoscape.recon.backproject import (
-        BackprojectConfig,
-        posed_stack,
-        random_subset,
-        reconstruct_halves,
-        split_halves,
-        write_reconstruction,
-    )
+    from cryoscape.recon.backproject import BackprojectConfig, posed_halves, reconstruct_halves, write_reconstruction
 
     device = setup_torch(args.threads, args.device)
-    pset = load_particles(
-        args.particles,
-        datadir=args.datadir,
-        poses=args.poses,
-        ctf=args.ctf,
-        ind=args.ind,
-        box=args.box,
-        apix=args.apix,
-        optics=optics_fill(args),
-        use_ctf=not args.no_ctf,
-        images="require",
-    )
+    pset = load_particles(args.particles, **particle_options(args), use_ctf=not args.no_ctf, images="require")
     print_warnings("backproject", pset)
-    if args.first is not None and args.first < pset.n:
-        pset = pset.subset(np.arange(args.first))
-    stack = posed_stack(pset, use_ctf=not args.no_ctf)
-    which = split_halves(pset.n, args.seed, random_subset(pset))
+    stack, which = posed_halves(pset, use_ctf=not args.no_ctf, seed=args.seed, first=args.first)
     cfg = BackprojectConfig(
         use_ctf=not args.no_ctf,
         invert=args.invert,
@@ -123,8 +101,9 @@ def main(args: argparse.Namespace) -> int:
         gridding=args.gridding,
         device=device,
     )
-    print(f"backprojecting {pset.n} particles, box {stack.box}, {stack.psize_A:.4f} Å/px on {device}")
-    with tqdm(total=pset.n, unit="img", desc="backproject") as bar:
+    n = len(which)
+    print(f"backprojecting {n} particles, box {stack.box}, {stack.psize_A:.4f} Å/px on {device}")
+    with tqdm(total=n, unit="img", desc="backproject") as bar:
         rec = reconstruct_halves(stack, cfg, which, progress=bar.update)
     print("\n".join(write_reconstruction(rec, args.outdir)))
     return 0

@@ -13,6 +13,19 @@ def optics_fill(args: argparse.Namespace):
     return fill if fill.given() else None
 
 
+def particle_options(args: argparse.Namespace) -> dict:
+    """The options of :func:`~cryoscape.io.load.load_particles` that ``add_particles`` declares."""
+    return {
+        "datadir": args.datadir,
+        "poses": args.poses,
+        "ctf": args.ctf,
+        "ind": args.ind,
+        "box": args.box,
+        "apix": args.apix,
+        "optics": optics_fill(args),
+    }
+
+
 def setup_torch(threads: int | None, device: str | None = None) -> str:
     """Apply ``--threads`` and resolve ``--device`` (default: cuda when available, else cpu)."""
     import torch

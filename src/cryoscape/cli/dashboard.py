@@ -20,7 +20,6 @@ example:
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cryoscape.cli.options import add_device, add_epoch, add_seed
 
@@ -48,7 +47,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.dashboard.server import plotly_js
+    from cryoscape.dashboard.server import plotly_js, serve
     from cryoscape.dashboard.state import DashboardState, say
 
     plotly_js()  # fail now, not in the browser, when plotly is missing
@@ -59,53 +58,5 @@ def main(args: argparse.Namespace) -> int:
     state = DashboardState(args.run, args.epoch, args.analysis, args.device, args.max_points, args.seed)
     for w in state.warnings:
         say(f"warning: {w}")
-    if args.host is not None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        say(
-            f"warning: listening on {args.host}: anyone who can reach this machine can see the run "
-            "and write into its folder (there is no login)"
-        )
-    with _lock(state.out_dir):
-        return _serve(args, state)
-
-
-def _lock(out_dir):
-    """The lock on RUN/dashboard, where selections and maps are saved: a second dashboard on the
-    same run is refused; a run folder we cannot write into is still shown (saving will fail)."""
-    import contextlib
-
-    from cryoscape.dashboard.state import say
-    from cryoscape.errors import InputError
-    from cryoscape.io.runlock import FolderBusy, run_lock
-
-    stack = contextlib.ExitStack()
-    try:
-        stack.enter_context(run_lock(out_dir, "dashboard"))
-    except FolderBusy:
-        raise
-    except InputError as e:
-        say(f"warning: {e}; selections and maps cannot be saved")
-    return stack
-
-
-def _serve(args: argparse.Namespace, state) -> int:
-    import threading
-
-    from cryoscape.dashboard.server import make_server
-    from cryoscape.dashboard.state import say
-
-    server = make_server(state, args.host or "127.0.0.1", args.port, allow_remote=args.host is not None)
-    threading.Thread(target=state.maps.warm_up, daemon=True).start()
-    print(server.url, flush=True)
-    say(f"serving {state.n} particles at {server.url} (Ctrl-C to stop)")
-    if args.open:
-        import webbrowser
-
-        webbrowser.open(server.url)
-    try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        say("stopped")
-    finally:
-        server.server_close()
+    serve(state, args.host, args.port, open_browser=args.open)
     return 0

@@ -53,60 +53,37 @@ def _run(argv: list[str]) -> None:
         raise InputError(f"step 'cryoscape {argv[0]}' failed (exit {rc})")
 
 
+def _steps(args: argparse.Namespace, out: Path) -> dict[str, list[str]]:
+    """The cryoscape command lines the demo runs, by name."""
+    data, train = out / "data", out / "train"
+    amp = [] if args.amp is None else ["--amp" if args.amp else "--no-amp"]
+    return {
+        "simulate": ["simulate", "--demo", "--kind", args.kind, "-n", str(args.n_particles), "-D", str(args.box)]
+        + ["--snr", str(args.snr), "--seed", str(args.seed), "-o", str(data)],
+        "backproject": ["backproject", str(data / "particles.star"), "-o", str(out / "backproject" / "consensus.mrc")],
+        "train": ["train", str(data / "particles.star"), "-o", str(train), "--zdim", str(args.zdim)]
+        + ["-n", str(args.epochs), "--seed", str(args.seed), *amp],
+        "volumes": ["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")],
+    }
+
+
 def main(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from cryoscape.analysis.latent import pc_traversal, pca, truth_scores
+    from cryoscape.analysis.latent import pc_traversal, pca, truth_summary
     from cryoscape.io.atomic import save_text_array
 
     out = Path(args.outdir)
-    data, train = out / "data", out / "train"
+    steps = _steps(args, out)
     t0 = time.perf_counter()
-    _run(
-        [
-            "simulate",
-            "--demo",
-            "--kind",
-            args.kind,
-            "-n",
-            str(args.n_particles),
-            "-D",
-            str(args.box),
-            "--snr",
-            str(args.snr),
-            "--seed",
-            str(args.seed),
-            "-o",
-            str(data),
-        ]
-    )
+    _run(steps["simulate"])
     (out / "backproject").mkdir(parents=True, exist_ok=True)
-    _run(["backproject", str(data / "particles.star"), "-o", str(out / "backproject" / "consensus.mrc")])
-    _run(
-        [
-            "train",
-            str(data / "particles.star"),
-            "-o",
-            str(train),
-            "--zdim",
-            str(args.zdim),
-            "-n",
-            str(args.epochs),
-            "--seed",
-            str(args.seed),
-            *([] if args.amp is None else ["--amp" if args.amp else "--no-amp"]),
-        ]
-    )
-    z = np.load(train / "z.npy")
+    _run(steps["backproject"])
+    _run(steps["train"])
+    z = np.load(out / "train" / "z.npy")
     save_text_array(out / "pc1_codes.txt", pc_traversal(pca(z), dim=1, n=6))
-    _run(["volumes", str(train), "--z", str(out / "pc1_codes.txt"), "-o", str(out / "maps_pc1")])
-    gt = np.load(data / "ground_truth.npz")
-    if args.kind == "continuous":
-        score = truth_scores(z, t=gt["t"])["spearman_pc1"]
-        summary = f"|Spearman| between latent PC1 and the true hinge coordinate: {score:.3f}"
-    else:
-        score = truth_scores(z, state=gt["state"])["ari_kmeans"]
-        summary = f"adjusted Rand index of k-means (k=2) on z vs the true states: {score:.3f}"
+    _run(steps["volumes"])
+    summary = truth_summary(z, out / "data" / "ground_truth.npz", args.kind)
     print(f"""
 cryoscape demo finished in {time.perf_counter() - t0:.0f} s. Results in {out}/:
   data/particles.star, .mrcs, .cs   simulated particles (ground truth: data/ground_truth.npz, data/gt_volumes/)

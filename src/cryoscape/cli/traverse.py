@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from cryoscape.cli.common import setup_torch
 from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_seed, add_threads
@@ -44,21 +43,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.analysis.latent import read_run_latents
-    from cryoscape.analysis.pipeline import open_maps, write_maps
-    from cryoscape.analysis.traverse import PathSpec, path_codes
-    from cryoscape.errors import InputError
-    from cryoscape.io.runlock import run_lock
+    from cryoscape.analysis.traverse import PathSpec, run_path, write_path
 
     setup_torch(args.threads)
-    run_dir, outdir = Path(args.run), Path(args.outdir)
-    lat = read_run_latents(run_dir, args.epoch)
-    if not args.skip_maps and (lat.kind != "cryoscape" or not (run_dir / "config.yaml").is_file()):
-        raise InputError(
-            "cannot make maps: no cryoscape config.yaml and weights here (a cryoDRGN "
-            "run?); pass --skip-maps to write the path alone",
-            run_dir,
-        )
     spec = PathSpec(
         pc=args.pc,
         line=tuple(args.line) if args.line else None,
@@ -69,28 +56,13 @@ def main(args: argparse.Namespace) -> int:
         avg_neighbors=args.avg_neighbors,
         max_neighbors=args.max_neighbors,
     )
-    path = path_codes(spec, lat.z, run_dir)
+    path = run_path(spec, args.run, args.epoch, maps=not args.skip_maps)
     if path.threshold is not None:
         print(
             f"cryoscape traverse: graph threshold {path.threshold:.4g}; anchors {list(path.anchors)}; "
             f"{len(path.z)} particles on the path",
             file=sys.stderr,
         )
-    codes, ind = path.z, path.indices
-    with run_lock(outdir, "traverse"):
-        _save_txt(outdir / "z.path.txt", codes, "%.6f")
-        if ind is not None:
-            _save_txt(outdir / "path_ind.txt", ind, "%d")
-        msg = f"{len(codes)} codes in {outdir / 'z.path.txt'}"
-        if not args.skip_maps:
-            paths = write_maps(open_maps(run_dir, args.epoch, args.device), codes, outdir)
-            msg += f", {len(paths)} maps vol_0000.mrc ... in {outdir}"
+    msg = write_path(path, args.outdir, args.run, args.epoch, args.device, maps=not args.skip_maps)
     print(f"cryoscape traverse: wrote {msg}", file=sys.stderr)
     return 0
-
-
-def _save_txt(path: Path, a, fmt: str) -> None:
-    """``np.savetxt`` through the one atomic write path."""
-    from cryoscape.io.atomic import save_text_array
-
-    save_text_array(path, a, fmt=fmt)

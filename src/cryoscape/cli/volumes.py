@@ -41,38 +41,19 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import time
 
-    from cryoscape.analysis.volumes import (
-        generate_volumes,
-        load_run,
-        read_latents,
-        write_volumes,
-    )
-    from cryoscape.errors import InputError
+    from cryoscape.analysis.volumes import generate_volumes, load_run, write_volumes
     from cryoscape.io.runlock import run_lock
 
     device = setup_torch(args.threads, args.device)
     run = load_run(args.run, args.epoch, device)
-    D = run.model.cfg.D
-    if args.downsample is not None and (args.downsample % 2 or not 2 <= args.downsample <= D):
-        raise InputError(f"--downsample {args.downsample}: need an even box from 2 to the training box {D}", args.run)
-    D_out = args.downsample or D
-    psize_A = args.apix if args.apix is not None else run.psize_A
-    if psize_A is None or psize_A <= 0:
-        raise InputError("config.yaml gives no data.psize_A: pass --apix", args.run)
-    if run.model.zdim == 0:
-        if args.zfile:
-            raise InputError("this is a homogeneous model (zdim 0): it takes no --z", args.run)
-        zs = None
-    elif not args.zfile:
-        raise InputError(f"this model has zdim {run.model.zdim}: give latents with --z", args.run)
-    else:
-        zs = read_latents(args.zfile, run.model.zdim)
+    D_out, psize_out = run.output_grid(args.downsample, args.apix)
+    zs = run.latents(args.zfile)
     t0 = time.perf_counter()
     vols = generate_volumes(run.model, zs, D_out, args.batch_size, scale=run.norm_std)
     with run_lock(args.outdir, "volumes"):
-        paths = write_volumes(vols, args.outdir, psize_A * D / D_out, flip=args.flip, invert=args.invert)
+        paths = write_volumes(vols, args.outdir, psize_out, flip=args.flip, invert=args.invert)
     print(
-        f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_A * D / D_out:.4g} Å to "
+        f"wrote {len(paths)} map(s) of {D_out}^3 voxels at {psize_out:.4g} Å to "
         f"{args.outdir} from {run.weights.name} in {time.perf_counter() - t0:.1f} s"
     )
     return 0

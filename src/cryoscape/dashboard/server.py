@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args) -> None:
+    def log_message(self, *_: object) -> None:
         pass  # one line per request would drown the URL and warnings users need to see
 
     def _send(self, r: Response) -> None:
@@ -196,3 +196,49 @@ def make_server(
         if e.errno == errno.EADDRINUSE:
             raise InputError(f"port {port} is in use; pass --port 0 for any free port") from None
         raise InputError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
+def serve(state, host: str | None = None, port: int = DEFAULT_PORT, open_browser: bool = False) -> None:
+    """Serve ``state`` until Ctrl-C, holding the lock on its folder (:func:`folder_lock`).
+    ``host`` None: 127.0.0.1; any other given address is allowed, with a warning."""
+    import threading
+
+    from cryoscape.dashboard.state import say
+
+    if host is not None and host not in LOOPBACK_NAMES:
+        say(
+            f"warning: listening on {host}: anyone who can reach this machine can see the run "
+            "and write into its folder (there is no login)"
+        )
+    with folder_lock(state.out_dir):
+        server = make_server(state, host or "127.0.0.1", port, allow_remote=host is not None)
+        threading.Thread(target=state.maps.warm_up, daemon=True).start()
+        print(server.url, flush=True)
+        say(f"serving {state.n} particles at {server.url} (Ctrl-C to stop)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        try:
+            server.serve_forever(poll_interval=0.5)
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            say("stopped")
+        finally:
+            server.server_close()
+
+
+def folder_lock(out_dir) -> contextlib.ExitStack:
+    """The lock on RUN/dashboard, where selections and maps are saved: a second dashboard on the
+    same run is refused; a run folder we cannot write into is still shown (saving will fail)."""
+    from cryoscape.dashboard.state import say
+    from cryoscape.io.runlock import FolderBusy, run_lock
+
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(run_lock(out_dir, "dashboard"))
+    except FolderBusy:
+        raise
+    except InputError as e:
+        say(f"warning: {e}; selections and maps cannot be saved")
+    return stack

@@ -7,8 +7,8 @@ and the folder is fsynced (where the file system allows it).
 
 The guarantee: a file appears under its final name only when it is complete and on disk, and it
 replaces the previous one in one step, so a reader sees the old file or the new one, never a
-mixture; a run killed at any moment leaves whole files (plus, at worst, a hidden temp file that
-:func:`is_temp_name` recognises); a full disk or a read-only folder becomes one
+mixture; a run killed at any moment leaves whole files (plus, at worst, a hidden temp file
+``.NAME.<8 hex>.tmp``); a full disk or a read-only folder becomes one
 :class:`InputError` naming the file the user asked for, never the temp file, and leaves no temp
 file behind.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,6 @@ from cryoscape.errors import InputError
 #: Bytes of the target's name kept in a temp name: a legal 255-byte output name must not make
 #: an illegal temp name, and a short one is still recognisable.
 _STEM_BYTES = 40
-TEMP_RE = re.compile(r"^\..*\.[0-9a-f]{8}\.tmp$")
 
 #: errno -> what the user is told; anything else stays an OSError (reported by the CLI).
 _USER_ERRNOS = {
@@ -50,11 +48,6 @@ def temp_name(name: str) -> str:
     """``.<first 40 bytes of name>.<8 hex>.tmp``: hidden, unique, never longer than 56 bytes."""
     stem = name.encode()[:_STEM_BYTES].decode(errors="ignore")
     return f".{stem}.{secrets.token_hex(4)}.tmp"
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether ``name`` is a temp file of this module (debris of a killed write)."""
-    return bool(TEMP_RE.match(name))
 
 
 def user_error(e: OSError, path: str | os.PathLike) -> InputError | OSError:

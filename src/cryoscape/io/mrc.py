@@ -251,7 +251,7 @@ class StackWriter:
         self._stats.add(images)
         self._written[start : start + k] = True
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type | None, _exc: BaseException | None, _tb: TracebackType | None) -> None:
         try:
             if self._fd is not None:
                 os.close(self._fd)

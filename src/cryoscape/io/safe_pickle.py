@@ -56,7 +56,7 @@ class _Restricted(pickle.Unpickler):
             return super().find_class(module, name)
         raise UnsafePickle(f"refers to {module}.{name}")
 
-    def persistent_load(self, pid: Any) -> Any:
+    def persistent_load(self, _pid: Any) -> Any:
         raise UnsafePickle("uses persistent ids")
 
 

@@ -174,6 +174,15 @@ def backproject(stack: PosedStack, cfg: BackprojectConfig = BackprojectConfig())
     return acc.reconstruct(cfg.reg, gridding=cfg.gridding).cpu().numpy()
 
 
+def posed_halves(pset, use_ctf: bool = True, seed: int = 0, first: int | None = None) -> tuple[PosedStack, np.ndarray]:
+    """The :func:`posed_stack` of ``pset`` (its first ``first`` particles if given) and their
+    half-map index ``(N,)`` (:func:`split_halves`: the file's random subsets, else ``seed``)."""
+    if first is not None and first < pset.n:
+        pset = pset.subset(np.arange(first))
+    stack = posed_stack(pset, use_ctf=use_ctf)
+    return stack, split_halves(pset.n, seed, random_subset(pset))
+
+
 def output_paths(out: str | Path) -> dict[str, Path]:
     """OUT.mrc plus OUT_half1.mrc, OUT_half2.mrc, OUT_fsc.txt, OUT_fsc.png beside it."""
     path = Path(out)
