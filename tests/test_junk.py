@@ -55,6 +55,7 @@ def test_junk_score_flags_the_outlying_amplitudes():
     assert js.junk[:50].mean() > 0.95 and js.junk[50:].mean() < 0.005
 
 
+@pytest.mark.slow
 def test_junk_score_separates_empty_picks_on_a_trained_run(tmp_path):
     from cryoscape.analysis.junk import score_run, write_junk
     from cryoscape.analysis.run_data import load_run_data

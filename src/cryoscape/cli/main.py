@@ -26,6 +26,7 @@ COMMANDS = {
     "analyze": "analyze",
     "traverse": "traverse",
     "select": "select",
+    "states": "states",
     "dashboard": "dashboard",
     "demo": "demo",
 }
