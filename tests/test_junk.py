@@ -57,6 +57,8 @@ def test_junk_score_flags_the_outlying_amplitudes():
 
 @pytest.mark.slow
 def test_junk_score_separates_empty_picks_on_a_trained_run(tmp_path):
+    import starfile
+
     from cryoscape.analysis.junk import score_run, write_junk
     from cryoscape.analysis.run_data import load_run_data
     from cryoscape.cli.main import main as cli
@@ -72,3 +74,10 @@ def test_junk_score_separates_empty_picks_on_a_trained_run(tmp_path):
     assert noise.mean() >= 0.8  # recall on empty picks (1.0 measured)
     assert real.mean() <= 0.05  # false alarms among real particles (0.02 measured)
     assert all(p.is_file() for p in write_junk(tmp_path / "out", js))
+    # select --junk writes the same split as keep/junk subsets
+    sel = tmp_path / "sel"
+    assert cli(["select", str(run), "--junk", "-o", str(sel)]) == 0
+    kept = np.load(sel / "keep.pkl", allow_pickle=True)
+    np.testing.assert_array_equal(kept, np.flatnonzero(~js.junk))
+    assert len(starfile.read(sel / "junk.star")["particles"]) == js.junk.sum()
+    assert (sel / "junk_scores.png").is_file()
