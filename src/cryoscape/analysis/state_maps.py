@@ -16,10 +16,14 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryoscape.analysis.junk import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from cryoscape.analysis.run_data import RunData
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class StatesConfig:
     device: str = "cpu"
 
 
-def _state_maps(rd, ind: np.ndarray, zc: np.ndarray, folder: Path, seed: int, device: str) -> dict:
+def _state_maps(rd: RunData, ind: np.ndarray, zc: np.ndarray, folder: Path, seed: int, device: str) -> dict:
     """Backprojected half-maps + full map, masked FSC, decoder map and map-vs-decoder FSC of one state."""
     from cryoscape.analysis.fsc import auto_mask, fsc, plot_fsc, resolution_at
     from cryoscape.analysis.volumes import generate_volumes
