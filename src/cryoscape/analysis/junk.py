@@ -2,21 +2,25 @@
 
 For particle ``i`` with Fourier data ``Y`` (normalised as in training, so the noise variance per
 coefficient is about 1, see :mod:`cryoscape.train.objective`) and the model's prediction
-``P = CTF * F_z(k @ A)`` at its own code, pose and shift, two numbers:
+``P = CTF * F_z(k @ A)`` at its own code, pose and shift, three numbers:
 
+* ``power = <P, P>``: the signal the model attributes to the image. Trained on data with junk, a
+  VAE learns to send what it cannot explain (empty picks, other molecules, ice) to codes where
+  its decoder predicts almost nothing, so junk stands out here most (its log power is compared,
+  one-sided: too little);
 * ``amplitude = Re<Y, P> / <P, P>``: the least-squares scale of the prediction in the image. A
   particle the model explains has about 1; an empty pick 0; another molecule, or ice, whatever
   its overlap happens to give. Its noise spread is ``sigma / sqrt(2 <P, P>)`` (``sigma^2``: the
   median residual), larger for weak predictions (high defocus), so the deviation from the
   population's median amplitude is measured in those units before it is compared;
-* ``residual = mean_k |Y - P|^2``: the noise power left over. Real particles leave the noise (about
-  1); strong contaminants leave more.
+* ``residual = mean_k |Y - P|^2``: the power left over. Real particles leave the noise; images
+  with more or less power than that are suspect.
 
 Each is turned into a robust z-score against the population (median, and 1.4826 x the median
-absolute deviation, which junk at a few percent hardly moves): the amplitude two-sided, the
-residual one-sided (more than expected). The junk score is the larger of the two, and particles
-above ``threshold`` (default 4: one real particle in ~16,000 per score if real particles scatter
-like a Gaussian) are junk. The threshold is thus in units the data set measures itself.
+absolute deviation, which junk at a few percent hardly moves). The junk score is the largest,
+and particles above ``threshold`` (default 4: one real particle in ~16,000 per score if real
+particles scatter like a Gaussian) are junk. The threshold is thus in units the data set
+measures itself.
 """
 
 from __future__ import annotations
@@ -110,7 +114,8 @@ def junk_scores(
     """Combine the features into one score (see the module docstring)."""
     sigma2 = max(float(np.median(residual)), 1e-12)
     dev = (amplitude - np.median(amplitude)) * np.sqrt(2 * np.maximum(power, 0) / sigma2)
-    score = np.maximum(np.abs(robust_z(dev)), np.abs(robust_z(residual)))
+    weak = -robust_z(np.log(np.maximum(power, 1e-30)))
+    score = np.maximum.reduce([np.abs(robust_z(dev)), np.abs(robust_z(residual)), weak])
     return JunkScores(np.asarray(amplitude), np.asarray(residual), np.asarray(power), score, float(threshold))
 
 

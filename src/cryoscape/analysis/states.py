@@ -1,7 +1,10 @@
 """How many discrete states the latent codes hold, and which particles belong to each.
 
-A Gaussian mixture (full covariances) is fitted to ``z`` for K = 1..Kmax, each from several
-seeded k-means++ starts (one start often misses the smallest state). K is chosen by the
+A Gaussian mixture (full covariances) is fitted to ``z`` for K = 1..Kmax. EM finds local optima,
+and with unequal states the one found from k-means++ starts often splits a big, non-Gaussian
+state instead of separating two small neighbours; so each K keeps the best (by the criterion) of
+several seeded fresh starts and of every split of one component of the best K - 1 mixture. K is
+chosen by the
 integrated completed likelihood (ICL, Biernacki, Celeux & Govaert 2000):
 ``ICL = BIC + 2 * sum_i entropy(posterior_i)``. BIC alone answers "how many Gaussians describe
 the density", and a VAE's clusters are not Gaussian, so with many particles BIC keeps adding
@@ -38,12 +41,31 @@ class StateChoice:
     means: np.ndarray
 
 
-def _fit(z: np.ndarray, k: int, seed: int, n_init: int):
+def _mixture(k: int, seed: int, n_init: int = 1, **init):
     from sklearn.mixture import GaussianMixture
 
     return GaussianMixture(
-        k, covariance_type="full", reg_covar=1e-5, n_init=n_init, init_params="k-means++", random_state=seed
-    ).fit(z)
+        k, covariance_type="full", reg_covar=1e-5, n_init=n_init, init_params="k-means++", random_state=seed, **init
+    )
+
+
+def _splits(z: np.ndarray, prev, seed: int) -> list:
+    """Mixtures with one component more than ``prev``: each of its components split in two (a
+    two-component fit on its particles), then the whole mixture refitted from there."""
+    labels, d = prev.predict(z), z.shape[1]
+    out = []
+    for c in range(prev.n_components):
+        sub = z[labels == c]
+        if len(sub) < 4 * (d + 1):
+            continue
+        two = _mixture(2, seed, 2).fit(sub)
+        init = {
+            "weights_init": np.r_[np.delete(prev.weights_, c), prev.weights_[c] * two.weights_],
+            "means_init": np.vstack([np.delete(prev.means_, c, 0), two.means_]),
+            "precisions_init": np.concatenate([np.delete(prev.precisions_, c, 0), two.precisions_]),
+        }
+        out.append(_mixture(prev.n_components + 1, seed, **init).fit(z))
+    return out
 
 
 def _icl(g, z: np.ndarray) -> float:
@@ -63,7 +85,11 @@ def choose_k(
     top = max(kmax, k or 1)
     if top < 1 or len(z) < 2 * top:
         raise InputError(f"{len(z)} particles are too few to compare up to {top} states")
-    fits = [_fit(z, j, seed, n_init) for j in range(1, top + 1)]
+    value = _icl if criterion == "icl" else lambda g, x: float(g.bic(x))
+    fits = [_mixture(1, seed).fit(z)]
+    for j in range(2, top + 1):  # the best by the criterion of fresh starts and of splits of K - 1
+        tries = [_mixture(j, seed, n_init).fit(z), *_splits(z, fits[-1], seed)]
+        fits.append(min(tries, key=lambda g: value(g, z)))
     bic = np.array([g.bic(z) for g in fits])
     icl = np.array([_icl(g, z) for g in fits])
     chosen = k if k is not None else int(np.argmin(icl if criterion == "icl" else bic)) + 1
