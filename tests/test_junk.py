@@ -71,7 +71,7 @@ def test_junk_score_separates_empty_picks_on_a_trained_run(tmp_path):
     js = score_run(load_run_data(run))
     kind = np.load(tmp_path / "sim" / "ground_truth.npz")["junk_kind"]
     noise, real = js.junk[kind == 1], js.junk[kind == 0]
-    assert noise.mean() >= 0.8  # recall on empty picks (1.0 measured)
+    assert noise.mean() >= 0.8  # recall on empty picks (0.93 measured)
     assert real.mean() <= 0.05  # false alarms among real particles (0.02 measured)
     assert all(p.is_file() for p in write_junk(tmp_path / "out", js))
     # select --junk writes the same split as keep/junk subsets
