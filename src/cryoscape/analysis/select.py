@@ -213,7 +213,7 @@ OP_ALIASES = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 @dataclass(frozen=True)
 class SelectConfig:
     """One way of choosing particles from a run's latent codes (exactly one of ``kmeans``,
-    ``gmm``, ``threshold``, ``ind``), as ``cryoscape select`` takes it."""
+    ``gmm``, ``threshold``, ``ind``, ``junk``), as ``cryoscape select`` takes it."""
 
     kmeans: int | None = None  # K: one subset per k-means cluster
     gmm: int | None = None  # K: one subset per Gaussian-mixture cluster
@@ -221,6 +221,9 @@ class SelectConfig:
     ind: str | None = None  # index file (.pkl/.npy) of the run's particles
     clusters: tuple[int, ...] | None = None  # with kmeans/gmm: keep the union of these
     labels: str | None = None  # with kmeans/gmm: cluster labels to use instead of clustering
+    junk: bool = False  # keep/junk subsets from the junk score (cryoscape.analysis.junk)
+    junk_threshold: float = 4.0  # robust standard deviations
+    device: str = "cpu"  # for the junk score's decoder pass
     seed: int = 0
 
 
@@ -281,6 +284,8 @@ def select_run(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig, epoch
 
     if cfg.clusters is not None and cfg.kmeans is None and cfg.gmm is None:
         raise InputError("--clusters needs --kmeans or --gmm")
+    if cfg.junk:
+        return select_junk(run_dir, outdir, cfg, epoch)
     lat = read_run_latents(run_dir, epoch)
     rp = run_particles(run_dir)
     if rp.n_run is not None and rp.n_run != len(lat.z):
@@ -288,3 +293,18 @@ def select_run(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig, epoch
     sels, with_comp = make_selections(cfg, lat.z)
     with run_lock(outdir, "select"):
         return write_selections(sels, len(lat.z), Path(outdir), rp, with_comp)
+
+
+def select_junk(run_dir: str | Path, outdir: str | Path, cfg: SelectConfig, epoch: int | None = None) -> dict[str, int]:
+    """Score every particle of the run for junk (:mod:`cryoscape.analysis.junk`) and write
+    ``keep`` and ``junk`` selections plus ``junk_scores.txt`` / ``.png`` into ``outdir``."""
+    from cryoscape.analysis.junk import score_run, write_junk
+    from cryoscape.analysis.run_data import load_run_data
+    from cryoscape.io.runlock import run_lock
+
+    rd = load_run_data(run_dir, epoch, cfg.device)
+    js = score_run(rd, cfg.junk_threshold)
+    sels = {"keep": np.flatnonzero(~js.junk), "junk": np.flatnonzero(js.junk)}
+    with run_lock(outdir, "select"):
+        write_junk(outdir, js)
+        return write_selections(sels, len(rd.z), Path(outdir), rd.rp, with_complement=False)

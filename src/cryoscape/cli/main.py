@@ -27,6 +27,7 @@ COMMANDS = {
     "landscape": "landscape",
     "traverse": "traverse",
     "select": "select",
+    "states": "states",
     "dashboard": "dashboard",
     "demo": "demo",
 }

@@ -11,6 +11,7 @@ examples:
   cryoscape simulate --demo -o sim_demo
   cryoscape simulate --demo --kind both --dist cooperative -n 50000 -o sim_both
   cryoscape simulate state_a.mrc state_b.mrc --kind compositional --proportions 0.3 0.7 -o sim_ab
+  cryoscape simulate a.mrc b.mrc --proportions 0.2 0.8 --junk 0.05 -o sim_junk
   cryoscape simulate --pdb open.cif --pdb closed.cif -D 128 --apix 1.2 --resolution 4 -o sim_pdb
 """
 
@@ -62,6 +63,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     img.add_argument("--apix", type=float, help="pixel size in Å (default: demo 3*64/D, maps: header, pdb: fit)")
     img.add_argument(
         "--snr", type=float, default=0.1, help="signal variance / noise variance; inf for none (default: 0.1)"
+    )
+    img.add_argument(
+        "--junk",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="replace this share of particles by junk: pure noise, another molecule, ice-like blobs (default: 0)",
     )
     img.add_argument("--shift-max", type=float, help="max |shift| per axis in pixels (default: D/16)")
     img.add_argument("--poses", help="take rotations (and shifts) from a cryoDRGN pose .pkl or a .star/.cs")
@@ -124,6 +132,7 @@ def config_from_args(args: argparse.Namespace):
         proportions=tuple(args.proportions) if args.proportions else None,
         t_bins=args.t_bins,
         exact_counts=args.exact_counts,
+        junk_fraction=args.junk,
         max_angle_deg=args.max_angle,
         seed=args.seed,
     )

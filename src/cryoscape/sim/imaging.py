@@ -38,15 +38,9 @@ def _clean_images(proj, parts: Particles, idx: np.ndarray, psize_A: float) -> to
         return proj.project(rot, shift, ctf, psize_A)
 
 
-def noise_sigma(cfg: SimConfig, bank: VolumeBank, parts: Particles) -> float:
-    """Noise standard deviation for ``cfg.snr``: ``sqrt(var(signal) / snr)``; 0 for infinite SNR.
-
-    ``var(signal)`` is the pixel variance of up to ``cfg.snr_sample`` noise-free images of
-    particles drawn at random; they come from at most 8 volumes (chosen with the particles'
-    frequencies) to bound the cost.
-    """
-    if np.isinf(cfg.snr):
-        return 0.0
+def signal_var(cfg: SimConfig, bank: VolumeBank, parts: Particles) -> float:
+    """Pixel variance of up to ``cfg.snr_sample`` noise-free images of particles drawn at random;
+    they come from at most 8 volumes (chosen with the particles' frequencies) to bound the cost."""
     rng = np.random.default_rng([cfg.seed, 1])
     n = len(parts.volume_index)
     picks = np.unique(parts.volume_index[rng.choice(n, size=min(n, _SNR_MAX_VOLUMES), replace=False)])
@@ -60,7 +54,44 @@ def noise_sigma(cfg: SimConfig, bank: VolumeBank, parts: Particles) -> float:
     var = total_sq / count - (total / count) ** 2
     if var <= 0:
         raise ValueError("the noise-free images are constant (an empty volume?)")
-    return float(np.sqrt(var / cfg.snr))
+    return var
+
+
+def noise_sigma(cfg: SimConfig, bank: VolumeBank, parts: Particles) -> float:
+    """Noise standard deviation for ``cfg.snr``: ``sqrt(signal_var / snr)``; 0 for infinite SNR.
+
+    Also records the sampled signal variance in ``parts.stats["signal_var_sample"]`` (junk
+    images are scaled to it)."""
+    if np.isinf(cfg.snr) and parts.junk_kind is None:
+        return 0.0
+    var = signal_var(cfg, bank, parts)
+    parts.stats["signal_var_sample"] = var
+    return 0.0 if np.isinf(cfg.snr) else float(np.sqrt(var / cfg.snr))
+
+
+class _Junk:
+    """Replaces the clean images of junk particles (see :mod:`cryoscape.sim.junk`), batch by batch."""
+
+    def __init__(self, cfg: SimConfig, bank: VolumeBank, parts: Particles) -> None:
+        from cryoscape.sim.junk import decoy_volume
+
+        assert parts.junk_kind is not None
+        self.kind, self.parts, self.psize_A = parts.junk_kind, parts, bank.psize_A
+        self.decoy = _projector(decoy_volume(bank.D, float(bank.get(0).sum())))
+        self.scale = float(np.sqrt(parts.stats["signal_var_sample"]))
+        self.rng = np.random.default_rng([cfg.seed, 3])
+
+    def apply(self, idx: np.ndarray, img: np.ndarray) -> None:
+        from cryoscape.sim.junk import ice_images
+
+        kind = self.kind[idx]
+        img[kind == 1] = 0.0
+        decoy = np.flatnonzero(kind == 2)
+        if len(decoy):
+            img[decoy] = _clean_images(self.decoy, self.parts, idx[decoy], self.psize_A).numpy()
+        ice = np.flatnonzero(kind == 3)
+        if len(ice):
+            img[ice] = self.scale * ice_images(len(ice), img.shape[-1], self.rng)
 
 
 def _runs(idx: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -84,6 +115,7 @@ def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: floa
     (outdir / "gt_volumes").mkdir(exist_ok=True)
     digits = max(3, len(str(len(bank) - 1)))
     sig_sum = sig_sq = 0.0
+    junk = None if parts.junk_kind is None else _Junk(cfg, bank, parts)
     with (
         StackWriter(outdir / "particles.mrcs", n, D, bank.psize_A) as writer,
         tqdm(total=n, unit="img", desc="simulate", disable=not cfg.progress) as bar,
@@ -98,6 +130,8 @@ def write_images(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: floa
             for b in range(0, len(members), cfg.batch_size):
                 idx = members[b : b + cfg.batch_size]
                 img = _clean_images(proj, parts, idx, bank.psize_A).numpy().astype(np.float32)
+                if junk is not None:
+                    junk.apply(idx, img)
                 sig_sum += float(img.sum(dtype=np.float64))
                 sig_sq += float(np.square(img, dtype=np.float64).sum())
                 if sigma > 0:

@@ -54,6 +54,9 @@ def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict
         gt["t"] = parts.t
     if parts.state is not None:
         gt["state"] = parts.state
+    if parts.junk_kind is not None:  # see cryoscape.sim.junk.JUNK_KINDS
+        gt["junk"] = parts.junk_kind > 0
+        gt["junk_kind"] = parts.junk_kind
     if parts.ctf is not None:  # the CTF the images were made with, B-factor included
         gt["ctf"] = parts.ctf.as_array()
         gt["bfactor_A2"] = parts.ctf.bfactor_A2
@@ -69,6 +72,7 @@ def config_dict(cfg: SimConfig) -> dict:
 
 def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) -> dict:
     from cryoscape import __version__
+    from cryoscape.sim.junk import JUNK_KINDS
     from cryoscape.sim.sampling import T_MIXTURES
 
     signal_var = parts.stats.get("signal_var")
@@ -89,6 +93,9 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
         "shift_max_px": cfg.shift_max_px if cfg.shift_max_px is not None else bank.D / 16,
         "noise_sigma": sigma,
         "signal_var": signal_var,
+        "junk_counts": None
+        if parts.junk_kind is None
+        else {name: int((parts.junk_kind == i).sum()) for i, name in enumerate(JUNK_KINDS) if i},
         "measured_snr": "inf" if sigma == 0 else None if signal_var is None else signal_var / sigma**2,
         "snr_definition": "pixel variance of the noise-free (CTF-applied, shifted) images over the "
         "whole box / noise variance",

@@ -53,6 +53,7 @@ class SimConfig:
     proportions: tuple[float, ...] | None = None  # of the discrete states; default equal
     t_bins: int = 100
     exact_counts: bool = False  # t bins used evenly (uniform dist) / states in exact proportions
+    junk_fraction: float = 0.0  # share of particles replaced by junk (see cryoscape.sim.junk)
     max_angle_deg: float = 50.0  # demo hinge opening at t = 1
     seed: int = 0
     batch_size: int = 256
@@ -72,6 +73,8 @@ class SimConfig:
             raise InputError(f"--t-bins must be at least 2, got {self.t_bins}")
         if self.bfactor_max_A2 is not None and self.bfactor_max_A2 < self.bfactor_A2:
             raise InputError(f"--bfactor-max {self.bfactor_max_A2} is below --bfactor {self.bfactor_A2}")
+        if not 0.0 <= self.junk_fraction < 1.0:
+            raise InputError(f"--junk must be a fraction in [0, 1), got {self.junk_fraction}")
         if self.exact_counts and self.dist != "uniform":
             raise InputError(f"--exact-counts spreads t evenly over the bins; it needs --dist uniform, got {self.dist}")
 
@@ -86,6 +89,7 @@ class Particles:
     ctf: CTFParams | None
     t: np.ndarray | None = None
     state: np.ndarray | None = None
+    junk_kind: np.ndarray | None = None  # (N,) int8 code of cryoscape.sim.junk.JUNK_KINDS, 0: real
     stats: dict = field(default_factory=dict)
 
 
@@ -137,7 +141,8 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
     from cryoscape.sim import sampling
 
     n, D = cfg.n_particles, bank.D
-    r_pose, r_shift, r_ctf, r_t, r_state = np.random.default_rng(cfg.seed).spawn(5)
+    # a sixth stream for junk: the first five (so every other draw) are those of runs without it
+    r_pose, r_shift, r_ctf, r_t, r_state, r_junk = np.random.default_rng(cfg.seed).spawn(6)
     shift_max = D / 16 if cfg.shift_max_px is None else cfg.shift_max_px
     shifts = sampling.sample_shifts_px(n, shift_max, r_shift)
     if cfg.poses_path:
@@ -172,7 +177,12 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
         draw = sampling.exact_states if cfg.exact_counts else sampling.sample_states
         state = draw(props, n, r_state)
     vi = (0 if state is None else state * bank.n_t) + (0 if t_bin is None else t_bin)
-    return Particles(rot, shifts, np.broadcast_to(vi, (n,)).astype(np.int64), ctf, t, state)
+    junk = None
+    if cfg.junk_fraction > 0:
+        from cryoscape.sim.junk import sample_junk
+
+        junk = sample_junk(n, cfg.junk_fraction, r_junk)
+    return Particles(rot, shifts, np.broadcast_to(vi, (n,)).astype(np.int64), ctf, t, state, junk)
 
 
 def simulate_dataset(cfg: SimConfig, outdir: str | os.PathLike) -> Path:
