@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train.config import SAMPLE_CORE, TrainConfig
 from cryoscape.train.distributed import BatchPart
-from cryoscape.train.objective import ReconObjective
+from cryoscape.train.objective import BAND_STEPS, ReconObjective
 
 D, B = 24, 6
 
@@ -70,9 +72,10 @@ def test_share_one_fits_every_point_and_bands_inside_the_core_are_not_sampled():
     batch = _batch()
     with torch.no_grad():
         a = one(model, *batch).loss
-        sampled.band = SAMPLE_CORE * 0.9  # the whole band is core
+        inside = math.floor(SAMPLE_CORE * BAND_STEPS) / BAND_STEPS  # a band (as rounded) inside the core
+        sampled.band = inside
         b = sampled(model, *batch, generator=torch.Generator().manual_seed(0)).loss
-        one.band = SAMPLE_CORE * 0.9
+        one.band = inside
         c = one(model, *batch).loss
     assert torch.isfinite(a)
     assert torch.equal(b, c)
