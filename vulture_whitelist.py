@@ -7,6 +7,7 @@ Vulture only parses this file; it is never imported or run.
 from typing import Any
 
 from cryoscape import model
+from cryoscape.analysis.states import StateChoice
 from cryoscape.analysis.traverse import GraphPath, LatentGraph
 from cryoscape.dashboard.server import DashboardServer, Handler
 from cryoscape.fourier import ctf
@@ -18,9 +19,11 @@ from cryoscape.viz.isosurface import Mesh
 mrc_file: Any = None  # an open mrcfile.MrcFile
 
 _whitelist = [
-    # result dataclass fields, read by callers and tests (links per node, the steps of a path)
+    # result dataclass fields, read by callers and tests (links per node, the steps of a path,
+    # the mixture's state means)
     LatentGraph.degree,
     GraphPath.step_lengths,
+    StateChoice.means,
     # http.server hooks and settings, called or read by the standard library
     Handler.protocol_version,
     Handler.log_message,
