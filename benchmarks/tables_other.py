@@ -139,6 +139,44 @@ def landscape_table(path: Path, root: Path) -> list[str]:
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
+def states_junk_tables(path: Path, root: Path) -> list[str]:
+    """States chosen, per-state maps against backprojecting the true particles, junk precision/recall."""
+    r = _load(path)
+    st = r["settings"]
+    lines = [
+        f"{st['n']:,} particles, {st['D']} px, SNR {st['snr']:g}, {len(st['shares'])} states with shares "
+        f"{', '.join(f'{x:.0%}' for x in st['shares'])}, plus {st['junk']:.0%} junk; {st['epochs']} epochs, "
+        f"zdim {st['zdim']}.",
+        "",
+        "| seed | states chosen (true) | each true state its own | per-state maps within 10% | "
+        "junk precision | junk recall | recall noise / decoy / ice |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in r["seeds"]:
+        kinds = x["junk_recall_by_kind"]
+        lines.append(
+            f"| {x['seed']} | {x['k_chosen']} ({len(st['shares'])}) | {'yes' if x['one_to_one'] else 'no'} | "
+            f"{'yes' if x['maps_within_10pct'] else 'no'} | {x['junk_precision']:.3f} | {x['junk_recall']:.3f} | "
+            f"{kinds.get('noise', 0):.2f} / {kinds.get('decoy', 0):.2f} / {kinds.get('ice', 0):.2f} |"
+        )
+    lines += [
+        "",
+        "| seed | true share | particles | found | purity | recall | FSC 0.5 vs truth Å: state's particles / "
+        "true particles | masked half-map FSC 0.143 Å |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for x in r["seeds"]:
+        if not x["one_to_one"]:
+            continue
+        for t in x["states"]:
+            lines.append(
+                f"| {x['seed']} | {t['share']:.0%} | {t['n_true']} | {t['n_predicted']} | {t['purity']:.3f} | "
+                f"{t['recall']:.3f} | {t['res05_states_A']:.2f} / {t['res05_true_particles_A']:.2f} | "
+                f"{t['res0143_halfmaps_masked_A']:.2f} |"
+            )
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
     "profile": ("cpu/profile_step.json", profile_tables),
@@ -146,4 +184,5 @@ SECTIONS = {
     "io": ("cpu/io_large_stack.json", io_table),
     "memory": ("cpu/train_memory_3k.json", memory_table),
     "landscape": ("cpu/landscape_continuous_3k.json", landscape_table),
+    "states": ("cpu/states_junk.json", states_junk_tables),
 }
