@@ -140,9 +140,17 @@ def landscape_table(path: Path, root: Path) -> list[str]:
 
 
 def states_junk_tables(path: Path, root: Path) -> list[str]:
-    """States chosen, per-state maps against backprojecting the true particles, junk precision/recall."""
-    r = _load(path)
-    st = r["settings"]
+    """States chosen, per-state maps against backprojecting the true particles, junk precision/recall;
+    the seeds of ``path`` and of any ``states_junk_*.json`` beside it (more seeds, same settings)."""
+    files = [path, *sorted(path.parent.glob(f"{path.stem}_*.json"))]
+    runs = [_load(f) for f in files]
+    st = runs[0]["settings"]
+    if any(
+        {k: v for k, v in r["settings"].items() if k != "seeds"} != {k: v for k, v in st.items() if k != "seeds"}
+        for r in runs
+    ):
+        raise SystemExit(f"{path.parent}: states_junk files with different settings")
+    seeds = [x for r in runs for x in r["seeds"]]
     lines = [
         f"{st['n']:,} particles, {st['D']} px, SNR {st['snr']:g}, {len(st['shares'])} states with shares "
         f"{', '.join(f'{x:.0%}' for x in st['shares'])}, plus {st['junk']:.0%} junk; {st['epochs']} epochs, "
@@ -152,20 +160,23 @@ def states_junk_tables(path: Path, root: Path) -> list[str]:
         "junk precision | junk recall | recall noise / decoy / ice |",
         "|---|---|---|---|---|---|---|",
     ]
-    for x in r["seeds"]:
+    for x in seeds:
         kinds = x["junk_recall_by_kind"]
         lines.append(
             f"| {x['seed']} | {x['k_chosen']} ({len(st['shares'])}) | {'yes' if x['one_to_one'] else 'no'} | "
             f"{'yes' if x['maps_within_10pct'] else 'no'} | {x['junk_precision']:.3f} | {x['junk_recall']:.3f} | "
             f"{kinds.get('noise', 0):.2f} / {kinds.get('decoy', 0):.2f} / {kinds.get('ice', 0):.2f} |"
         )
+    right = sum(x["k_right"] for x in seeds)
     lines += [
+        "",
+        f"The number of states is right on {right} of {len(seeds)} seeds.",
         "",
         "| seed | true share | particles | found | purity | recall | FSC 0.5 vs truth Å: state's particles / "
         "true particles | masked half-map FSC 0.143 Å |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for x in r["seeds"]:
+    for x in seeds:
         if not x["one_to_one"]:
             continue
         for t in x["states"]:
@@ -174,7 +185,8 @@ def states_junk_tables(path: Path, root: Path) -> list[str]:
                 f"{t['recall']:.3f} | {t['res05_states_A']:.2f} / {t['res05_true_particles_A']:.2f} | "
                 f"{t['res0143_halfmaps_masked_A']:.2f} |"
             )
-    return [*lines, "", _source(path, r["provenance"], root)]
+    lines.append("")
+    return lines + [_source(f, r["provenance"], root) for f, r in zip(files, runs)]
 
 
 #: marker name -> (results file, table function)
