@@ -175,8 +175,13 @@ def regime_section(results: Path, root: Path) -> list[str]:
             side_by_side_table,
         ),
         (
-            "Side by side with cryoDRGN, continuous 3k, with sampled high frequencies (the defaults now)",
+            "Side by side with cryoDRGN, continuous 3k, with sampled high frequencies (AMD EPYC, previous session)",
             [cpu / "sidebyside_continuous_3k_hfsample.json"],
+            side_by_side_table,
+        ),
+        (
+            "Side by side with cryoDRGN, continuous 3k, the current defaults (Intel Xeon with AMX, this session)",
+            [cpu / "sidebyside_continuous_3k_xeon.json"],
             side_by_side_table,
         ),
     ]
