@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 _PACKAGES = ("torch", "numpy", "cryoscape")
+#: Variables that cap the instruction set torch's kernels, oneDNN and MKL use
+ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def _git(*args: str) -> str | None:
@@ -123,6 +125,8 @@ def provenance(argv: list[str] | None = None, cryodrgn: str | None = None) -> di
         },
         "machine": machine(),
         "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        # instruction-set limits that emulate an older CPU (set only when a run asks for them)
+        "isa_env": {k: os.environ[k] for k in ISA_ENV if k in os.environ},
         # other jobs on the machine slow a timed run: the 1/5/15-minute load when the record was made
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
