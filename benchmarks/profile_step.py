@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance
+from step_setup import training_step
 
 #: operator name fragments -> group (first match wins; names are aten's)
 GROUPS = (
@@ -65,33 +66,10 @@ def profile(D: int, B: int, fmt: str, hf: float, steps: int) -> dict:
     """Share of the step's self CPU time per operator group, and the step's wall time."""
     import time
 
-    import numpy as np
-    import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from cryoscape.data.preprocess import Preprocessor
-    from cryoscape.geometry import random_rotations
-    from cryoscape.model.config import ModelConfig
-    from cryoscape.model.vae import ReconModel
-    from cryoscape.train.objective import LossModule, ReconObjective
-
-    torch.manual_seed(0)
-    model = ReconModel(ModelConfig(D=D, zdim=8))
-    objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5, hf_sample=hf)
-    step_module = LossModule(model, objective)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    rot = torch.as_tensor(random_rotations(B, np.random.default_rng(0))).float()
-    img, shift = torch.randn(B, D, D), torch.randn(B, 2)
-    ctf = torch.tensor([[15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0]]).repeat(B, 1)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fmt == "bf16"):
-            loss, _, _ = step_module(img, rot, shift, ctf)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
+    step = training_step(D, B, fmt, hf)
     for _ in range(2):
         step()
     t = time.perf_counter()

@@ -26,30 +26,15 @@ from provenance import provenance
 
 _STEP = """
 import json, resource, sys, time
-import numpy as np, torch
-from cryoscape.data.preprocess import Preprocessor
+import torch
+sys.path.insert(0, sys.argv[9])
 from cryoscape.device import tune_cpu_allocator
-from cryoscape.geometry import random_rotations
-from cryoscape.model.config import ModelConfig
-from cryoscape.model.vae import ReconModel
-from cryoscape.train.objective import LossModule, ReconObjective
+from step_setup import training_step
 D, B, fmt, tuned = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 threads, images, width, hf = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
 torch.set_num_threads(threads)
 took = tune_cpu_allocator() if tuned else False
-torch.manual_seed(0)
-model = ReconModel(ModelConfig(D=D, zdim=8, dec_width=width))
-objective = ReconObjective(Preprocessor(D, 1.0), psize_A=3.0, beta=0.5, hf_sample=hf)
-step_module = LossModule(model, objective)
-opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-rot = torch.as_tensor(random_rotations(B, np.random.default_rng(0))).float()
-img, shift = torch.randn(B, D, D), torch.randn(B, 2)
-ctf = torch.tensor([[15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0]]).repeat(B, 1)  # CTF_COLUMNS order
-ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fmt == "bf16")
-def step():
-    with ctx:
-        loss, _, _ = step_module(img, rot, shift, ctf)
-    opt.zero_grad(); loss.backward(); opt.step()
+step = training_step(D, B, fmt, hf, width)
 for _ in range(3):
     step()
 n = max(3, images // B)
@@ -100,6 +85,7 @@ def main() -> None:
                 str(args.images),
                 str(width),
                 str(hf),
+                str(Path(__file__).resolve().parent),
             ],
             capture_output=True,
             text=True,

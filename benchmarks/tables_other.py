@@ -7,14 +7,9 @@ benchmarks/make_tables.py writes them between the section's markers and checks t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tables_regime import _source
-
-
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text())
+from tables_regime import _load, _source
 
 
 def profile_tables(path: Path, root: Path) -> list[str]:
@@ -145,10 +140,8 @@ def states_junk_tables(path: Path, root: Path) -> list[str]:
     files = [path, *sorted(path.parent.glob(f"{path.stem}_*.json"))]
     runs = [_load(f) for f in files]
     st = runs[0]["settings"]
-    if any(
-        {k: v for k, v in r["settings"].items() if k != "seeds"} != {k: v for k, v in st.items() if k != "seeds"}
-        for r in runs
-    ):
+    same = [{k: v for k, v in r["settings"].items() if k != "seeds"} for r in runs]
+    if any(x != same[0] for x in same):
         raise SystemExit(f"{path.parent}: states_junk files with different settings")
     seeds = [x for r in runs for x in r["seeds"]]
     lines = [

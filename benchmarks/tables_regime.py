@@ -11,7 +11,6 @@ import json
 import re
 from pathlib import Path
 
-BEGIN, END = "<!-- regime:begin -->", "<!-- regime:end -->"
 METRIC = {"spearman_pc1": "\\|Spearman\\| PC1", "ari_kmeans": "ARI"}
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -57,16 +56,9 @@ def main() -> None:
             cmd = [sys.executable, "-m", "cryoscape.cli.main", "train", str(Path(args.data) / "particles.star")]
             cmd += ["-o", str(run), "--zdim", "8", "-n", str(args.epochs), "--threads", str(args.threads)]
             cmd += ["--amp" if fmt == "bf16" else "--no-amp", *shlex.split(variant)]
-            env_path = os.environ.get("PYTHONPATH")
-            if tree is not None:
-                os.environ["PYTHONPATH"] = str(tree / "src")
-            try:
-                m = measure(cmd, work / f"run_{len(rows)}.log")
-            finally:
-                if env_path is None:
-                    os.environ.pop("PYTHONPATH", None)
-                else:
-                    os.environ["PYTHONPATH"] = env_path
+            if tree is not None:  # that commit's code first on the path
+                cmd = ["env", f"PYTHONPATH={tree / 'src'}", *cmd]
+            m = measure(cmd, work / f"run_{len(rows)}.log")
             rows.append(
                 {
                     "code": code,
