@@ -11,7 +11,7 @@ import pytest
 from cryoscape.cli import main as cli_main
 from cryoscape.cli.main import build_parser
 
-SHARED = ("--outdir", "--device", "--epoch", "--seed", "--threads", "--datadir")
+SHARED = ("--outdir", "--device", "--epoch", "--seed", "--threads", "--datadir", "--junk-threshold")
 CLI_DIR = Path(cli_main.__file__).parent
 
 
@@ -56,7 +56,7 @@ def test_every_output_is_dash_o_outdir_and_old_spellings_are_hidden():
 
 
 def test_shared_options_mean_the_same_everywhere():
-    for opt in ("--seed", "--threads", "--epoch"):
+    for opt in ("--seed", "--threads", "--epoch", "--junk-threshold"):
         found = {
             (a.type, a.default, a.metavar) for p in subparsers().values() for s, a in options(p).items() if s == opt
         }
@@ -64,6 +64,10 @@ def test_shared_options_mean_the_same_everywhere():
     devices = [options(p)["--device"] for p in subparsers().values() if "--device" in options(p)]
     assert len(devices) >= 6
     assert all(a.help and a.help.startswith("torch device") for a in devices)
+    from cryoscape.analysis.junk import DEFAULT_THRESHOLD
+
+    junk = [options(p)["--junk-threshold"] for p in subparsers().values() if "--junk-threshold" in options(p)]
+    assert len(junk) >= 2 and all(a.default == DEFAULT_THRESHOLD for a in junk)  # the CLI's default is the library's
 
 
 @pytest.mark.parametrize("spelling", ["-o", "--outdir", "--output"])

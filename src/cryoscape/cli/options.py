@@ -73,6 +73,19 @@ def add_threads(p: Container) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
 
 
+def add_junk_threshold(p: Container) -> None:
+    """``--junk-threshold``: the junk score above which a particle is junk, in robust standard
+    deviations; the default is :data:`cryoscape.analysis.junk.DEFAULT_THRESHOLD` (not imported
+    here, so ``--help`` stays light; tests/test_cli_options.py checks they agree)."""
+    p.add_argument(
+        "--junk-threshold",
+        type=float,
+        default=4.0,
+        metavar="SIGMA",
+        help="junk: a score above this many robust standard deviations (default: 4)",
+    )
+
+
 def add_particles(p: Container, *, positional: bool = True, metadata: bool = True) -> None:
     """PARTICLES input plus the options that say how to read it.
 

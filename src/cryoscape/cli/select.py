@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_seed
+from cryoscape.cli.options import add_device, add_epoch, add_junk_threshold, add_outdir, add_seed
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -37,13 +37,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", nargs=3, metavar=("DIM", "OP", "VALUE"), help="e.g. pc1 gt 1.5, 0 '<' -2, norm ge 3")
     g.add_argument("--ind", metavar="FILE", help="index file (.pkl/.npy) of the run's particles")
     g.add_argument("--junk", action="store_true", help="keep/junk subsets from how well the model explains each image")
-    p.add_argument(
-        "--junk-threshold",
-        type=float,
-        default=4.0,
-        metavar="SIGMA",
-        help="with --junk: junk above this score in robust standard deviations (default: 4)",
-    )
+    add_junk_threshold(p)
     p.add_argument("--clusters", type=int, nargs="+", metavar="C", help="with --kmeans/--gmm: keep these clusters")
     p.add_argument(
         "--labels", metavar="PKL", help="with --kmeans/--gmm: cluster labels to use (e.g. analyze's labels.pkl)"

@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from cryoscape.cli.common import setup_torch
-from cryoscape.cli.options import add_device, add_epoch, add_outdir, add_seed, add_threads
+from cryoscape.cli.options import add_device, add_epoch, add_junk_threshold, add_outdir, add_seed, add_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -30,13 +30,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kmax", type=int, default=10, help="largest number of states considered (default: 10)")
     p.add_argument("--criterion", choices=("icl", "bic"), default="icl", help="how K is chosen (default: icl)")
     p.add_argument("--keep-junk", action="store_true", help="score junk but keep it in the states")
-    p.add_argument(
-        "--junk-threshold",
-        type=float,
-        default=4.0,
-        metavar="SIGMA",
-        help="junk above this score in robust standard deviations (default: 4)",
-    )
+    add_junk_threshold(p)
     add_epoch(p)
     add_seed(p)
     add_device(p)
