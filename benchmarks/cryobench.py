@@ -42,6 +42,13 @@ BOX_A = 192.0
 DRGN = {"cryodrgn-default": [], "cryodrgn-cpu": ["--enc-dim", "256", "--dec-dim", "256", "-b", "8"]}
 #: cryoscape settings: its defaults, and the same with autocast off (fp32: what a CPU without bf16 runs)
 CRYOSCAPE_VARIANTS = {"cryoscape": [], "cryoscape-fp32": ["--no-amp"]}
+
+
+def is_cryoscape(tool: str) -> bool:
+    """Whether ``tool`` names a cryoscape setting (the rest are cryoDRGN's, :data:`DRGN`)."""
+    return tool in CRYOSCAPE_VARIANTS
+
+
 #: Compositional states: (hinge t, extra domain present); 8 states as in a small Ribosembly
 STATES = [
     (0.0, True),
@@ -242,7 +249,7 @@ def _env(threads: int) -> None:
 
 def train_tool(tool: str, part: Path, run: Path, epochs: int, args: argparse.Namespace):
     """Train one tool on ``part`` into ``run``; returns :class:`common.Measured`."""
-    if tool.startswith("cryoscape"):
+    if is_cryoscape(tool):
         cmd = [
             *CRYOSCAPE,
             "train",
@@ -302,7 +309,7 @@ def run(args: argparse.Namespace) -> None:
     for tool in args.tools:
         rundir = work / tool
         m, cmd = train_tool(tool, part, rundir, args.epochs, args)
-        if tool == "cryoscape":
+        if is_cryoscape(tool):
             curve = score.curve_cryoscape(rundir, gt)
             maps = curve and score.maps_cryoscape(rundir, sim, per_volume, psize, str(resolve_device(args.device)))
         else:
@@ -421,7 +428,7 @@ def _epoch_rate(tool: str, rundir: Path, n: int) -> float | None:
     """Images per second of the first epoch from the tool's own log (None if it did not finish)."""
     import re
 
-    if tool.startswith("cryoscape"):
+    if is_cryoscape(tool):
         import csv
 
         with open(rundir / "log.csv", newline="") as f:
