@@ -28,6 +28,7 @@ COMMANDS = {
     "traverse": "traverse",
     "select": "select",
     "states": "states",
+    "reproduce": "reproduce",
     "dashboard": "dashboard",
     "demo": "demo",
 }
