@@ -182,6 +182,38 @@ def states_junk_tables(path: Path, root: Path) -> list[str]:
     return lines + [_source(f, r["provenance"], root) for f, r in zip(files, runs)]
 
 
+def reproduce_tables(path: Path, root: Path) -> list[str]:
+    """`cryoscape reproduce` on a continuous motion and on the same molecule without it, per seed;
+    ``path`` is the continuous file, ``reproduce_homogeneous.json`` beside it the other."""
+    other = path.with_name("reproduce_homogeneous.json")
+    runs = [_load(path), _load(other)]
+    st = runs[0]["settings"]
+    if runs[1]["settings"] != st:
+        raise SystemExit(f"{path.parent}: reproduce files with different settings")
+    lines = [
+        f"{st['n']:,} particles ({st['n'] // 2:,} per half), {st['D']} px, SNR {st['snr']:g}, {st['epochs']} epochs, "
+        f"zdim {st['zdim']}; threshold {runs[0]['threshold']:g}.",
+        "",
+        "| data | seed | map agreement | verdict | cosine, first mode | states per half | "
+        "particles assigned alike (chance) | ARI | \\|Spearman\\| PC1 vs t, half 1 / 2 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        for x in r["runs"]:
+            rho = x.get("pc1_spearman_vs_t")
+            rho_s = "-" if rho is None else f"{rho['half1']:.3f} / {rho['half2']:.3f}"
+            lines.append(
+                f"| {r['kind']} | {x['seed']} | {x['map_agreement']:.3f} | "
+                f"{'reproduced' if x['reproduced'] else 'not reproduced'} | {x['mode_cosines'][0]:.3f} | "
+                f"{x['k'][0]} / {x['k'][1]} | {x['particle_agreement']:.3f} ({x['chance_agreement']:.3f}) | "
+                f"{x['ari']:.3f} | {rho_s} |"
+            )
+    lo = min(x["map_agreement"] for x in runs[0]["runs"])
+    hi = max(x["map_agreement"] for x in runs[1]["runs"])
+    lines += ["", f"Lowest continuous score {lo:.3f}, highest homogeneous score {hi:.3f}.", ""]
+    return lines + [_source(f, r["provenance"], root) for f, r in zip((path, other), runs)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
     "profile": ("cpu/profile_step.json", profile_tables),
@@ -190,4 +222,5 @@ SECTIONS = {
     "memory": ("cpu/train_memory_3k.json", memory_table),
     "landscape": ("cpu/landscape_continuous_3k.json", landscape_table),
     "states": ("cpu/states_junk.json", states_junk_tables),
+    "reproduce": ("cpu/reproduce_continuous.json", reproduce_tables),
 }
