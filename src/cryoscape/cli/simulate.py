@@ -5,7 +5,9 @@ domain), from MRC maps (an ordered list for continuous heterogeneity, a set for 
 or from PDB/mmCIF models (--pdb, rendered at --resolution). Images are the shared forward
 model (projection, CTF, shift) plus white Gaussian noise at the requested SNR. OUTDIR receives
 particles.mrcs/.star/.cs, poses.pkl, ctf.pkl, gt_volumes/, ground_truth.npz and
-simulation.json. See docs/simulation.md.
+simulation.json. With --rot-error/--shift-error the star/cs/poses.pkl carry poses perturbed as a
+consensus refinement would leave them (the images keep the true ones, also written to
+poses_true.pkl and ground_truth.npz). See docs/simulation.md.
 
 examples:
   cryoscape simulate --demo -o sim_demo
@@ -13,6 +15,7 @@ examples:
   cryoscape simulate state_a.mrc state_b.mrc --kind compositional --proportions 0.3 0.7 -o sim_ab
   cryoscape simulate a.mrc b.mrc --proportions 0.2 0.8 --junk 0.05 -o sim_junk
   cryoscape simulate --pdb open.cif --pdb closed.cif -D 128 --apix 1.2 --resolution 4 -o sim_pdb
+  cryoscape simulate --demo --rot-error 3 --shift-error 1 --pose-error-corr 0.5 -o sim_poserr
 """
 
 from __future__ import annotations
@@ -73,6 +76,29 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
     img.add_argument("--shift-max", type=float, help="max |shift| per axis in pixels (default: D/16)")
     img.add_argument("--poses", help="take rotations (and shifts) from a cryoDRGN pose .pkl or a .star/.cs")
+    err = p.add_argument_group("pose error (images use the true poses, the metadata perturbed ones)")
+    err.add_argument(
+        "--rot-error",
+        type=float,
+        default=0.0,
+        metavar="DEG",
+        help="median angle between written and true rotations, about random axes (default: 0)",
+    )
+    err.add_argument(
+        "--shift-error",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="median length of the isotropic Gaussian error of the written shifts, pixels (default: 0)",
+    )
+    err.add_argument(
+        "--pose-error-corr",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="in [0, 1]: scale each particle's errors by (1 - R + 2R u) / mean, u its t (else state/(K-1)), "
+        "so larger t gets larger errors (default: 0, the same for all)",
+    )
     ctf = p.add_argument_group("CTF")
     ctf.add_argument("--no-ctf", action="store_true", help="no CTF (pure projections)")
     ctf.add_argument("--defocus-min", type=float, default=10000.0, help="Å (default: 10000)")
@@ -134,6 +160,9 @@ def config_from_args(args: argparse.Namespace):
         exact_counts=args.exact_counts,
         junk_fraction=args.junk,
         max_angle_deg=args.max_angle,
+        rot_error_deg=args.rot_error,
+        shift_error_px=args.shift_error,
+        pose_error_corr=args.pose_error_corr,
         seed=args.seed,
     )
 
@@ -154,4 +183,10 @@ def main(args: argparse.Namespace) -> int:
         f"{rec['n_volumes']} volumes, noise sigma {rec['noise_sigma']:.4g}) to {star.parent} "
         f"in {time.time() - t0:.1f} s"
     )
+    if err := rec["pose_error"]:
+        print(
+            f"pose error in the metadata: rotations median {err['rot_median_deg']:.2f}° "
+            f"(90% {err['rot_p90_deg']:.2f}°), shifts median {err['shift_median_px']:.2f} px "
+            f"(90% {err['shift_p90_px']:.2f} px); true poses in poses_true.pkl"
+        )
     return 0

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_metadata: bool = True) -> ParticleSet:
-    """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``.
+    """The simulated particles as a :class:`ParticleSet` over ``outdir/particles.mrcs``, with the
+    poses the metadata carries (perturbed when the simulation has pose error).
 
     ``bfactor_in_metadata=False`` writes B = 0: real refinements do not know each particle's
     envelope, and cryoDRGN's CTF pickle has no column for it, so a benchmark hides it from all."""
@@ -26,6 +27,7 @@ def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_me
     from cryoscape.io.images import ImageSource
 
     n = len(parts.volume_index)
+    rotations, shifts_px = parts.written_poses()
     ctf = parts.ctf
     if ctf is not None and not bfactor_in_metadata:
         ctf = replace(ctf, bfactor_A2=np.zeros(n))
@@ -33,20 +35,19 @@ def particle_set(bank: VolumeBank, parts: Particles, outdir: Path, bfactor_in_me
         box=bank.D,
         psize_A=np.full(n, bank.psize_A),
         images=ImageSource.from_file(outdir / "particles.mrcs"),
-        rotations=parts.rotations,
-        shifts_A=parts.shifts_px * bank.psize_A,
+        rotations=rotations,
+        shifts_A=shifts_px * bank.psize_A,
         ctf=ctf,
         source=outdir / "particles.star",
         source_format="star",
     )
 
 
-def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict[str, np.ndarray]:
-    assert pset.rotations is not None and pset.shifts_A is not None  # particle_set gives both
+def _ground_truth(bank: VolumeBank, parts: Particles) -> dict[str, np.ndarray]:
     gt = {
         "volume_index": parts.volume_index,
-        "rotations": pset.rotations,
-        "shifts_A": pset.shifts_A,
+        "rotations": parts.rotations,  # the poses the images were made with, pose error or not
+        "shifts_A": parts.shifts_px * bank.psize_A,
         "volume_t": bank.t,
         "volume_state": bank.state,
     }
@@ -60,6 +61,11 @@ def _ground_truth(bank: VolumeBank, parts: Particles, pset: ParticleSet) -> dict
     if parts.ctf is not None:  # the CTF the images were made with, B-factor included
         gt["ctf"] = parts.ctf.as_array()
         gt["bfactor_A2"] = parts.ctf.bfactor_A2
+    if parts.pose_error is not None:  # the written poses are in the star/cs/poses.pkl
+        gt["rot_true"] = parts.rotations
+        gt["shift_px_true"] = parts.shifts_px
+        gt["rot_error_deg"] = parts.pose_error.rot_error_deg
+        gt["shift_error_px"] = parts.pose_error.shift_error_px
     return gt
 
 
@@ -96,6 +102,7 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
         "junk_counts": None
         if parts.junk_kind is None
         else {name: int((parts.junk_kind == i).sum()) for i, name in enumerate(JUNK_KINDS) if i},
+        "pose_error": None if parts.pose_error is None else parts.pose_error.summary(),
         "measured_snr": "inf" if sigma == 0 else None if signal_var is None else signal_var / sigma**2,
         "snr_definition": "pixel variance of the noise-free (CTF-applied, shifted) images over the "
         "whole box / noise variance",
@@ -103,7 +110,10 @@ def _record(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float) ->
 
 
 def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: float, outdir: Path) -> Path:
-    """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json."""
+    """Write particles.star/.cs, poses.pkl, ctf.pkl, ground_truth.npz, simulation.json and, with pose
+    error, poses_true.pkl (the true poses; the others carry the perturbed ones)."""
+    from dataclasses import replace
+
     from cryoscape.io.atomic import atomic_write, atomic_write_bytes
     from cryoscape.io.write import write_cryodrgn_ctf, write_cryodrgn_poses, write_particles
 
@@ -112,9 +122,12 @@ def write_metadata(cfg: SimConfig, bank: VolumeBank, parts: Particles, sigma: fl
     write_particles(pset, star)
     write_particles(pset, outdir / "particles.cs")
     write_cryodrgn_poses(pset, outdir / "poses.pkl")
+    if parts.pose_error is not None:  # the same writer, so both pickles follow one convention
+        true = replace(pset, rotations=parts.rotations, shifts_A=parts.shifts_px * bank.psize_A)
+        write_cryodrgn_poses(true, outdir / "poses_true.pkl")
     if pset.ctf is not None:
         write_cryodrgn_ctf(pset, outdir / "ctf.pkl")
-    gt: dict[str, Any] = _ground_truth(bank, parts, pset)  # Any: numpy types **kwds against allow_pickle
+    gt: dict[str, Any] = _ground_truth(bank, parts)  # Any: numpy types **kwds against allow_pickle
     atomic_write(outdir / "ground_truth.npz", lambda f: np.savez(f, **gt))
     text = json.dumps(_record(cfg, bank, parts, sigma), indent=2)
     atomic_write_bytes(outdir / "simulation.json", (text + "\n").encode())

@@ -10,6 +10,10 @@ Continuous heterogeneity is quantised: ``t`` is drawn from the chosen distributi
 to ``t_bins`` evenly spaced values (default 100), one volume each; the stored ``t`` is the
 snapped value actually used. Particles are projected volume by volume (one ``Projector`` per
 volume) and written in place into a pre-sized stack, so memory stays bounded.
+
+Pose error (``rot_error_deg``, ``shift_error_px``, see :mod:`cryoscape.sim.pose_error`): the images
+are made with the true poses and the metadata carries perturbed ones, as a consensus refinement
+would give; the true poses go to ``ground_truth.npz`` and ``poses_true.pkl``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.particles import CTFParams
+from cryoscape.sim.pose_error import PoseError
 from cryoscape.sim.sources import KINDS, VolumeBank
 
 
@@ -55,6 +60,9 @@ class SimConfig:
     exact_counts: bool = False  # t bins used evenly (uniform dist) / states in exact proportions
     junk_fraction: float = 0.0  # share of particles replaced by junk (see cryoscape.sim.junk)
     max_angle_deg: float = 50.0  # demo hinge opening at t = 1
+    rot_error_deg: float = 0.0  # median angle between written and true rotations
+    shift_error_px: float = 0.0  # median |written - true shift|, pixels
+    pose_error_corr: float = 0.0  # how strongly the error size follows t (or the state), in [0, 1]
     seed: int = 0
     batch_size: int = 256
     snr_sample: int = 300  # particles used to estimate the signal variance
@@ -77,6 +85,22 @@ class SimConfig:
             raise InputError(f"--junk must be a fraction in [0, 1), got {self.junk_fraction}")
         if self.exact_counts and self.dist != "uniform":
             raise InputError(f"--exact-counts spreads t evenly over the bins; it needs --dist uniform, got {self.dist}")
+        self._check_pose_error()
+
+    def _check_pose_error(self) -> None:
+        if not 0.0 <= self.rot_error_deg <= 90.0:
+            raise InputError(f"--rot-error must be a median angle in [0, 90] degrees, got {self.rot_error_deg}")
+        if not 0.0 <= self.shift_error_px < float("inf"):
+            raise InputError(f"--shift-error must be a non-negative number of pixels, got {self.shift_error_px}")
+        if not 0.0 <= self.pose_error_corr <= 1.0:
+            raise InputError(f"--pose-error-corr must be in [0, 1], got {self.pose_error_corr}")
+        if self.pose_error_corr > 0 and not self.has_pose_error:
+            raise InputError("--pose-error-corr shapes the pose error: give --rot-error and/or --shift-error too")
+
+    @property
+    def has_pose_error(self) -> bool:
+        """Whether the written poses differ from the true ones."""
+        return self.rot_error_deg > 0 or self.shift_error_px > 0
 
 
 @dataclass
@@ -90,7 +114,14 @@ class Particles:
     t: np.ndarray | None = None
     state: np.ndarray | None = None
     junk_kind: np.ndarray | None = None  # (N,) int8 code of cryoscape.sim.junk.JUNK_KINDS, 0: real
+    pose_error: PoseError | None = None  # the perturbed poses the metadata carries, if any
     stats: dict = field(default_factory=dict)
+
+    def written_poses(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rotations (N, 3, 3), shifts_px (N, 2))`` for the metadata: perturbed with pose error, else true."""
+        if self.pose_error is None:
+            return self.rotations, self.shifts_px
+        return self.pose_error.rotations, self.pose_error.shifts_px
 
 
 def build_bank(cfg: SimConfig) -> VolumeBank:
@@ -141,8 +172,9 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
     from cryoscape.sim import sampling
 
     n, D = cfg.n_particles, bank.D
-    # a sixth stream for junk: the first five (so every other draw) are those of runs without it
-    r_pose, r_shift, r_ctf, r_t, r_state, r_junk = np.random.default_rng(cfg.seed).spawn(6)
+    # a sixth stream for junk, a seventh for pose error: the first five (so every other draw, hence the
+    # images) are those of runs without them
+    r_pose, r_shift, r_ctf, r_t, r_state, r_junk, r_err = np.random.default_rng(cfg.seed).spawn(7)
     shift_max = D / 16 if cfg.shift_max_px is None else cfg.shift_max_px
     shifts = sampling.sample_shifts_px(n, shift_max, r_shift)
     if cfg.poses_path:
@@ -182,14 +214,40 @@ def sample_particles(cfg: SimConfig, bank: VolumeBank) -> Particles:
         from cryoscape.sim.junk import sample_junk
 
         junk = sample_junk(n, cfg.junk_fraction, r_junk)
-    return Particles(rot, shifts, np.broadcast_to(vi, (n,)).astype(np.int64), ctf, t, state, junk)
+    err = _pose_error(cfg, rot, shifts, t, state, bank.n_states, r_err) if cfg.has_pose_error else None
+    return Particles(rot, shifts, np.broadcast_to(vi, (n,)).astype(np.int64), ctf, t, state, junk, err)
+
+
+def _pose_error(
+    cfg: SimConfig,
+    rot: np.ndarray,
+    shifts: np.ndarray,
+    t: np.ndarray | None,
+    state: np.ndarray | None,
+    n_states: int,
+    rng: np.random.Generator,
+) -> PoseError:
+    """The perturbed poses; with ``cfg.pose_error_corr`` their size follows ``t``, else the state."""
+    from cryoscape.sim.pose_error import error_scale, perturb_poses
+
+    if cfg.pose_error_corr == 0:
+        return perturb_poses(rot, shifts, cfg.rot_error_deg, cfg.shift_error_px, rng)
+    if t is not None:
+        coordinate, u = "t", t
+    elif state is not None:
+        coordinate, u = "state", state / (n_states - 1)
+    else:
+        raise InputError("--pose-error-corr needs heterogeneity (a coordinate t or several states) to follow")
+    scale = error_scale(u, cfg.pose_error_corr)
+    return perturb_poses(rot, shifts, cfg.rot_error_deg, cfg.shift_error_px, rng, scale, coordinate)
 
 
 def simulate_dataset(cfg: SimConfig, outdir: str | os.PathLike) -> Path:
     """Simulate ``cfg`` into ``outdir`` (created); returns the path of ``particles.star``.
 
     Writes ``particles.mrcs/.star/.cs``, ``poses.pkl``, ``ctf.pkl``, ``gt_volumes/vol_*.mrc``,
-    ``ground_truth.npz`` and ``simulation.json`` (see docs/simulation.md).
+    ``ground_truth.npz``, ``simulation.json`` and, with pose error, ``poses_true.pkl`` (see
+    docs/simulation.md).
     """
     from cryoscape.sim import imaging, outputs
 
