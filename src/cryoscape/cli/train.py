@@ -92,6 +92,20 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "this share of those beyond, drawn afresh each step and weighted up (an unbiased estimate "
         f"of the full loss); 1: all (default: {TrainConfig.hf_sample:g}; a resumed run keeps its own)",
     )
+    g = p.add_argument_group("pose refinement")
+    g.add_argument(
+        "--refine-poses",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="refine each particle's rotation and shift with the model, around the consensus pose; "
+        "refined poses go to poses.<epoch>.pkl / poses.pkl (default: off; a resumed run keeps its own)",
+    )
+    g.add_argument(
+        "--refine-from",
+        type=float,
+        metavar="FRACTION",
+        help=f"start refining poses after this fraction of the run (default: {TrainConfig.refine_from:g})",
+    )
     g = p.add_argument_group("architecture")
     m = ModelConfig
     g.add_argument("--enc-width", type=int, default=m.enc_width, help=f"encoder hidden width (default: {m.enc_width})")

@@ -19,14 +19,24 @@ from cryoscape.errors import InputError
 from cryoscape.io.atomic import atomic_link, atomic_write_bytes
 
 WEIGHTS_RE = re.compile(r"^weights\.(\d+)\.pt$")
-Z_RE = re.compile(r"^z\.(\d+)\.npy$")
+#: Files written beside an epoch's weights (latents; refined poses with --refine-poses), each with
+#: a link to the latest one: ``z.<e>.npy`` -> ``z.npy``, ``poses.<e>.pkl`` -> ``poses.pkl``.
+COMPANIONS = (("z", ".npy"), ("poses", ".pkl"))
+COMPANION_RE = re.compile(r"^(z|poses)\.(\d+)\.(npy|pkl)$")
 LOG_NAME = "log.csv"
 LOG_COLUMNS = ("epoch", "loss", "mse", "kl", "beta", "band", "seconds", "images_per_s")
 
 
-def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray | None) -> Path:
+def save_epoch(
+    outdir: str | os.PathLike,
+    epoch: int,
+    state: dict,
+    z: np.ndarray | None,
+    poses: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
     """Write one checkpointed epoch in the documented order (docs/outputs.md): the numbered files
-    ``z.<e>.npy`` and ``weights.<e>.pt`` first, then the ``z.npy`` and ``weights.pt`` links to them.
+    ``z.<e>.npy``, ``poses.<e>.pkl`` (refined poses as cryoDRGN's ``(rot, trans)``, if given) and
+    ``weights.<e>.pt`` first, then the ``z.npy``, ``poses.pkl`` and ``weights.pt`` links to them.
 
     If any of it fails (a full disk) the epoch's files are removed and the links put back on the
     previous checkpoint, so the folder stays consistent and the run resumes from there.
@@ -40,6 +50,10 @@ def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray
     try:
         if z is not None:
             save_latents(zpath, z)
+        if poses is not None:
+            from cryoscape.io.cryodrgn import save_pickle
+
+            save_pickle(poses, outdir / f"poses.{epoch}.pkl")
         atomic_write_bytes(path, buf.getvalue())
         point_latest(outdir, epoch)
     except BaseException:
@@ -51,7 +65,8 @@ def save_epoch(outdir: str | os.PathLike, epoch: int, state: dict, z: np.ndarray
 def _retreat(outdir: Path, epoch: int) -> None:
     """Undo a partly written epoch: its files go, the links name the checkpoint before it (or
     nothing, if putting them back fails too: removing a link needs no space)."""
-    (outdir / f"z.{epoch}.npy").unlink(missing_ok=True)
+    for stem, ext in COMPANIONS:
+        (outdir / f"{stem}.{epoch}{ext}").unlink(missing_ok=True)
     (outdir / f"weights.{epoch}.pt").unlink(missing_ok=True)
     before = [e for e in checkpoint_epochs(outdir) if e < epoch]
     try:
@@ -60,19 +75,20 @@ def _retreat(outdir: Path, epoch: int) -> None:
             return
     except Exception:  # the disk is still full: fall through, leave no link at all
         pass
-    for name in ("z.npy", "weights.pt"):
+    for name in [stem + ext for stem, ext in COMPANIONS] + ["weights.pt"]:
         (outdir / name).unlink(missing_ok=True)
 
 
 def point_latest(outdir: str | os.PathLike, epoch: int) -> None:
-    """Make ``weights.pt`` (and ``z.npy`` where ``z.<epoch>.npy`` exists) name epoch ``epoch``'s
-    files; ``z.npy`` of a later epoch than the weights is removed, never left behind."""
+    """Make ``weights.pt`` (and ``z.npy``, ``poses.pkl`` where the epoch has them) name epoch
+    ``epoch``'s files; a link of a later epoch than the weights is removed, never left behind."""
     outdir = Path(outdir)
-    zsrc = outdir / f"z.{epoch}.npy"
-    if zsrc.is_file():
-        atomic_link(zsrc, outdir / "z.npy")
-    else:
-        (outdir / "z.npy").unlink(missing_ok=True)
+    for stem, ext in COMPANIONS:
+        src = outdir / f"{stem}.{epoch}{ext}"
+        if src.is_file():
+            atomic_link(src, outdir / f"{stem}{ext}")
+        else:
+            (outdir / f"{stem}{ext}").unlink(missing_ok=True)
     atomic_link(outdir / f"weights.{epoch}.pt", outdir / "weights.pt")
 
 
@@ -84,13 +100,13 @@ def save_latents(path: str | os.PathLike, z: np.ndarray) -> None:
 
 
 def tidy_after(outdir: str | os.PathLike, epoch: int | None) -> None:
-    """Before resuming from ``epoch`` (None: from scratch): remove latents of later epochs (a run
-    stopped between ``z.<e>.npy`` and ``weights.<e>.pt``) and point the links at ``epoch``."""
+    """Before resuming from ``epoch`` (None: from scratch): remove latents and poses of later
+    epochs (a run stopped before ``weights.<e>.pt``) and point the links at ``epoch``."""
     outdir = Path(outdir)
     last = -1 if epoch is None else epoch
     for p in outdir.iterdir():
-        m = Z_RE.match(p.name)
-        if m and int(m.group(1)) > last:
+        m = COMPANION_RE.match(p.name)
+        if m and int(m.group(2)) > last:
             p.unlink()
     if epoch is not None:
         point_latest(outdir, epoch)

@@ -111,6 +111,11 @@ class TrainConfig:
     #: the map nearly as well. Chosen on the demo-sized benchmarks (benchmarks/README.md,
     #: "Sampled high frequencies").
     hf_sample: float = 0.35
+    #: Refine each particle's pose (rotation and shift) with the model: see
+    #: :mod:`cryoscape.train.poses`; refined poses are written with every checkpoint.
+    refine_poses: bool = False
+    #: Fraction of the run after which the pose corrections start moving (the map is coarse before).
+    refine_from: float = 0.2
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -121,6 +126,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.freq_march must be a fraction of the run in [0, 1], got {self.freq_march}")
         if not 0.0 < self.hf_sample <= 1.0:
             raise ValueError(f"TrainConfig.hf_sample must be a share in (0, 1], got {self.hf_sample}")
+        if not 0.0 <= self.refine_from < 1.0:
+            raise ValueError(f"TrainConfig.refine_from must be a fraction of the run in [0, 1), got {self.refine_from}")
 
     def resolved(self, D: int, amp: bool) -> TrainConfig:
         """This config with its automatic choices made for a box of ``D`` px on a device where

@@ -34,6 +34,7 @@ from cryoscape.train.config import DataConfig, TrainConfig, config_dict
 from cryoscape.train.distributed import BatchPart, DistContext, shard_order, split_rows
 from cryoscape.train.objective import LossModule, ReconObjective
 from cryoscape.train.outdir import prepare_outdir
+from cryoscape.train.poses import PoseRefiner
 
 
 @dataclass
@@ -100,6 +101,9 @@ class Trainer:
         self.objective = ReconObjective(
             pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0), train_cfg.hf_sample
         )
+        self.poses = PoseRefiner(len(data), self.device, train_cfg.refine_from) if train_cfg.refine_poses else None
+        if self.poses is not None and self.dist.enabled:
+            raise InputError("--refine-poses does not run under torchrun yet: train in one process")
         self.loss_module = LossModule(self.model, self.objective)
         self.forward: torch.nn.Module = self.loss_module  # wrapped in DDP by run() under torchrun
         self.log: list[dict] = []
@@ -109,6 +113,8 @@ class Trainer:
         """Continue from a checkpoint of this run (weights, optimiser, log)."""
         self.model.load_state_dict(ckpt["model_state"])
         self.opt.load_state_dict(ckpt["optimizer_state"])
+        if self.poses is not None and "pose_state" in ckpt:  # else a run that refines from here on
+            self.poses.restore(ckpt["pose_state"])
         self.log = [dict(r) for r in ckpt.get("log", [])]
         for r in self.log:  # logs from before the KL warm-up: their runs had a constant weight
             r.setdefault("beta", self.tcfg.beta_for(self.mcfg.zdim))
@@ -143,15 +149,19 @@ class Trainer:
         return DistributedDataParallel(self.loss_module, device_ids=ids, **no_sync)
 
     def _step(
-        self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator, part: BatchPart | None
+        self, idx: torch.Tensor, images: torch.Tensor, gen: torch.Generator, part: BatchPart | None, progress: float
     ) -> tuple[torch.Tensor, ...]:
         d = self.data
         idx = idx.to(self.device)
         ctf = None if d.ctf is None else d.ctf[idx]
+        images = images.to(self.device, non_blocking=True)
+        rot, shift = d.rotations[idx], d.shifts_px[idx]
+        if self.poses is not None:
+            with self.autocast:
+                self.poses.search(self.model, self.objective, idx, images, rot, shift, ctf, progress)
+            rot, shift = self.poses.apply(idx, rot, shift)
         with self.autocast:
-            loss, mse, kl = self.forward(
-                images.to(self.device, non_blocking=True), d.rotations[idx], d.shifts_px[idx], ctf, gen, part
-            )
+            loss, mse, kl = self.forward(images, rot, shift, ctf, gen, part)
         self.opt.zero_grad(set_to_none=True)
         # a part's loss is its share of the global mean and DDP averages over ranks: times W, the
         # averaged gradient is that of the global batch's mean, as in one process
@@ -200,7 +210,7 @@ class Trainer:
             self.objective.band = self.tcfg.band_at(progress)
             seen = epoch * len(self.data) + i * self.tcfg.batch_size  # images trained on before this step
             self.objective.beta = self.tcfg.beta_at(self.mcfg.zdim, seen)
-            terms = self._step(idx, images, gen, part)
+            terms = self._step(idx, images, gen, part, progress)
             n_batch = len(idx) if part is None else part.total  # images in the global batch
             sums += torch.stack(terms).double() * n_batch
             n += n_batch
@@ -235,11 +245,10 @@ class Trainer:
         self.model.eval()
         d = self.data
         start, stop = split_rows(len(d), self.dist.world_size, self.dist.rank)
+        shifts = d.shifts_px if self.poses is None else self.poses.corrected(d.rotations, d.shifts_px)[1]
         mus = [torch.empty((0, self.mcfg.zdim), device=self.device)]
         for idx, images in d.batches(np.arange(start, stop), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
-            mus.append(
-                self.objective.latent_means(self.model, images.to(self.device), d.shifts_px[idx.to(self.device)])
-            )
+            mus.append(self.objective.latent_means(self.model, images.to(self.device), shifts[idx.to(self.device)]))
         return self.dist.gather_rows(torch.cat(mus), len(d)).cpu().numpy()
 
     def save(self, epoch: int) -> np.ndarray | None:
@@ -261,7 +270,12 @@ class Trainer:
             "data_config": cfg["data"],
             "train_config": cfg["train"],
         }
-        ck.save_epoch(self.outdir, epoch, state, z)
+        poses = None
+        if self.poses is not None:
+            state["pose_state"] = self.poses.state()
+            rot, shift = self.poses.corrected(self.data.rotations, self.data.shifts_px)
+            poses = (rot.cpu().numpy().astype(np.float32), (shift.cpu().numpy() / self.mcfg.D).astype(np.float32))
+        ck.save_epoch(self.outdir, epoch, state, z, poses)
         return z
 
     def run(self) -> TrainResult:

@@ -42,6 +42,8 @@ KEPT_ON_RESUME = {
     "beta_warmup": int,
     "freq_march": float,
     "hf_sample": float,
+    "refine_poses": bool,
+    "refine_from": float,
 }
 
 
@@ -81,6 +83,8 @@ class RunConfig:
     beta_warmup: int | None = None
     freq_march: float | None = None
     hf_sample: float | None = None
+    refine_poses: bool | None = None
+    refine_from: float | None = None
     amp: bool | None = TrainConfig.amp
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
@@ -112,6 +116,8 @@ class RunConfig:
             raise InputError(f"--freq-march must be a fraction of the run in [0, 1], got {self.freq_march}")
         if self.hf_sample is not None and not 0 < self.hf_sample <= 1:
             raise InputError(f"--hf-sample must be a share in (0, 1], got {self.hf_sample}")
+        if self.refine_from is not None and not 0.0 <= self.refine_from < 1.0:
+            raise InputError(f"--refine-from must be a fraction of the run in [0, 1), got {self.refine_from}")
         if self.beta_warmup is not None and self.beta_warmup < 0:
             raise InputError(f"--beta-warmup must be >= 0 images, got {self.beta_warmup}")
         if self.pe_dim is not None and self.pe_dim < 1:

@@ -1,0 +1,163 @@
+"""Pose refinement (train --refine-poses): the SO(3) parametrisation, recovery of a known pose
+error, checkpoints and resume, and the refined poses' way back to RELION and cryoSPARC."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from cryoscape.model.pose import PoseCorrection, so3_exp
+
+TINY = ["--enc-width", "16", "--dec-width", "32", "--enc-depth", "1", "--dec-depth", "2", "--threads", "1"]
+
+
+def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from cryoscape.geometry import angular_distance_deg
+
+    return angular_distance_deg(np.asarray(a, np.float64), np.asarray(b, np.float64))
+
+
+def test_so3_exp_is_a_rotation_about_w_by_its_norm():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    w = np.r_[rng.normal(0, 1, (50, 3)), rng.normal(0, 1e-6, (5, 3)), np.zeros((1, 3))]
+    r = so3_exp(torch.from_numpy(w)).numpy()
+    np.testing.assert_allclose(r, Rotation.from_rotvec(w).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(r @ r.transpose(0, 2, 1), np.broadcast_to(np.eye(3), r.shape), atol=1e-12)
+    # differentiable at zero (the start of every particle's refinement), with the exact derivative
+    z = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
+    so3_exp(z)[0, 1, 0].backward()  # d R_10 / d w = e_z (R ~ I + [w]x)
+    np.testing.assert_allclose(z.grad.numpy(), [[0, 0, 1]], atol=1e-12)
+
+
+def test_zero_corrections_leave_poses_unchanged():
+    rng = np.random.default_rng(1)
+    rot = torch.from_numpy(np.linalg.qr(rng.normal(size=(4, 3, 3)))[0]).float()
+    shift = torch.randn(4, 2)
+    r, s = PoseCorrection(10)(torch.tensor([0, 3, 9, 3]), rot, shift)
+    assert torch.equal(r, rot) and torch.equal(s, shift)
+
+
+class _KnownMap(torch.nn.Module):
+    """A 'model' whose decoder is a known map's transform (trilinear slices): the search alone is tested."""
+
+    zdim = 0
+
+    def __init__(self, vol: np.ndarray) -> None:
+        super().__init__()
+        from cryoscape.fourier.project import Projector
+
+        self.proj = Projector(torch.from_numpy(vol))
+
+    def decode(self, coords: torch.Tensor, z=None) -> torch.Tensor:
+        from cryoscape.fourier.slicing import sample_volume
+
+        return sample_volume(self.proj.vol_ft, coords)
+
+
+def test_search_against_a_known_map_recovers_rotations_and_shifts():
+    """Noise-free images of a known map, poses 6 degrees and 1 px off (median): the search, given
+    the map, brings both errors down to a fraction (the contract of cryoscape.train.poses)."""
+    from helpers import ctf_params, smooth_volume
+
+    from cryoscape.data.preprocess import Preprocessor
+    from cryoscape.geometry import random_rotations
+    from cryoscape.train.objective import ReconObjective
+    from cryoscape.train.poses import PoseRefiner
+
+    rng = np.random.default_rng(0)
+    D, n, psize = 32, 64, 3.0
+    model = _KnownMap(smooth_volume(D, rng))
+    rot = torch.from_numpy(random_rotations(n, rng)).float()
+    shift = torch.from_numpy(rng.uniform(-2, 2, (n, 2))).float()
+    ctf = torch.from_numpy(ctf_params(n, rng)).float()
+    images = model.proj.project(rot, shift, ctf, psize)
+    w = torch.from_numpy(rng.normal(size=(n, 3)) * np.deg2rad(6.0) / 1.5382).float()
+    rot0 = so3_exp(w) @ rot
+    shift0 = shift + torch.from_numpy(rng.normal(size=(n, 2)) / 1.1774).float()
+    objective = ReconObjective(Preprocessor(D, 1.0), psize, 1.0)
+    ref = PoseRefiner(n, torch.device("cpu"), 0.0)
+    idx = torch.arange(n)
+    errors = []
+    for visit in range(6):
+        r, s = ref.corrected(rot0, shift0)
+        errors.append((np.median(_angles_deg(r.numpy(), rot.numpy())), float((s - shift).norm(dim=1).median())))
+        ref.search(model, objective, idx, images, rot0, shift0, ctf, visit / 5)
+    r, s = ref.corrected(rot0, shift0)
+    rot_end, shift_end = np.median(_angles_deg(r.numpy(), rot.numpy())), float((s - shift).norm(dim=1).median())
+    assert errors[0][0] > 5 and rot_end < errors[0][0] / 3, errors
+    assert shift_end < errors[0][1] / 3, errors
+
+
+def _perturbed(tmp_path, deg: float, px: float, n: int = 400, D: int = 16):
+    """A noise-free two-class set and a pose pickle off the truth by ``deg`` / ``px`` (median)."""
+    from helpers import simulate_particles
+
+    from cryoscape.io.cryodrgn import save_pickle
+    from cryoscape.io.load import load_particles
+
+    star, _ = simulate_particles(tmp_path / "sim", n=n, D=D, snr=np.inf, psize_A=6.0)
+    p = load_particles(star)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(n, 3)) * np.deg2rad(deg) / 1.5382  # median of chi(3) is 1.5382
+    rot = (so3_exp(torch.from_numpy(w)) @ torch.from_numpy(p.rotations)).numpy()
+    shift = p.shifts_px + rng.normal(size=(n, 2)) * px / 1.1774  # Rayleigh median sigma * 1.1774
+    save_pickle((rot.astype(np.float32), (shift / D).astype(np.float32)), tmp_path / "pert.pkl")
+    return star, p, tmp_path / "pert.pkl"
+
+
+@pytest.mark.slow
+def test_training_with_refinement_lowers_a_known_pose_error_and_resumes(tmp_path):
+    from cryoscape.cli.main import main as cli
+    from cryoscape.io.cryodrgn import read_poses
+    from cryoscape.train.checkpoint import read_checkpoint
+
+    star, truth, pert = _perturbed(tmp_path, 8.0, 0.5)
+    before = np.median(_angles_deg(read_poses(pert)[0], truth.rotations))
+    out = tmp_path / "run"
+    args = ["train", str(star), "--poses", str(pert), "-o", str(out), "--zdim", "0", "--refine-poses", *TINY]
+    assert cli([*args, "-n", "6", "--lr", "3e-3"]) == 0
+    after = np.median(_angles_deg(read_poses(out / "poses.pkl")[0], truth.rotations))
+    assert after < before, (before, after)  # tiny networks, 6 epochs: the search test above is the bar
+    ck = read_checkpoint(out / "weights.5.pt")
+    assert "pose_state" in ck and (out / "poses.5.pkl").is_file()
+    shutil.copy(out / "poses.5.pkl", tmp_path / "p5.pkl")  # resuming must not rewrite an epoch it has
+    assert cli([*args, "-n", "7", "--lr", "3e-3"]) == 0  # resumes with its corrections, not from zero
+    again = np.median(_angles_deg(read_poses(out / "poses.pkl")[0], truth.rotations))
+    assert again < before and (out / "poses.6.pkl").is_file()
+    np.testing.assert_array_equal(read_poses(out / "poses.5.pkl")[0], read_poses(tmp_path / "p5.pkl")[0])
+
+
+def test_off_by_default_and_refined_poses_round_trip_to_star_and_cs(tmp_path):
+    from cryoscape.cli.main import main as cli
+    from cryoscape.io.cryodrgn import read_poses
+    from cryoscape.io.load import load_particles
+    from cryoscape.train.checkpoint import read_checkpoint
+
+    star, _, pert = _perturbed(tmp_path, 3.0, 0.5, n=60)
+    plain = tmp_path / "plain"
+    assert cli(["train", str(star), "--poses", str(pert), "-o", str(plain), "--zdim", "0", "-n", "1", *TINY]) == 0
+    assert not list(plain.glob("poses*.pkl")) and "pose_state" not in read_checkpoint(plain / "weights.pt")
+    out = tmp_path / "run"
+    base = ["train", str(star), "--poses", str(pert), "-o", str(out), "--zdim", "2", "-n", "2", *TINY]
+    assert cli([*base, "--refine-poses", "--refine-from", "0"]) == 0
+    rot, trans = read_poses(out / "poses.pkl")
+    assert _angles_deg(rot, read_poses(pert)[0]).max() > 0  # they moved
+    for ext in ("star", "cs"):
+        dest = tmp_path / f"refined.{ext}"
+        assert cli(["convert", str(star), "--poses", str(out / "poses.pkl"), "-o", str(dest)]) == 0
+        back = load_particles(dest, box=16)
+        assert _angles_deg(back.rotations, rot).max() < 1e-2  # star: Euler angles in text
+        np.testing.assert_allclose(back.shifts_px, trans * 16, atol=1e-4)
+
+
+def test_refine_from_out_of_range_is_a_one_line_error(tmp_path, capsys):
+    from cryoscape.cli.main import main as cli
+
+    star, _, _ = _perturbed(tmp_path, 3.0, 0.5, n=20)
+    rc = cli(["train", str(star), "-o", str(tmp_path / "r"), "--zdim", "0", "--refine-poses", "--refine-from", "1.5"])
+    assert rc != 0 and "--refine-from must be a fraction" in capsys.readouterr().err
