@@ -214,6 +214,47 @@ def reproduce_tables(path: Path, root: Path) -> list[str]:
     return lines + [_source(f, r["provenance"], root) for f, r in zip((path, other), runs)]
 
 
+def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
+    q = ", ".join(f"{'Spearman' if k == 'spearman_pc1' else 'ARI'} {v:.3f}" for k, v in x["latent"].items())
+    e = x["poses_end"]
+    return (
+        f"| {kind} | {given} | {label} | {q} | {x['perimage']['mean_auc']:.4f} | "
+        f"{e['rot_median_deg']:.2f} / {e['rot_p90_deg']:.2f} | {e['shift_median_px']:.2f} | {x['wall_s']:.0f} |"
+    )
+
+
+def pose_tables(path: Path, root: Path) -> list[str]:
+    """What pose error costs and what --refine-poses wins back: every ``pose_refine_*.json`` beside
+    ``path``, one row per run (true poses once per file, then each error level without and with
+    refinement)."""
+    files = sorted(path.parent.glob("pose_refine_*.json"))
+    lines = [
+        "| data | rotation / shift error given (median) | run | latent quality | per-image FSC AUC | "
+        "rotation error at the end, median / p90 (deg) | shift error at the end, median (px) | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    runs = []
+    for f in files:
+        r = _load(f)
+        runs.append(r)
+        kind = r["settings"]["kind"]
+
+        lines.append(_pose_row(kind, "true poses", "0 / 0", r["true_poses"]))
+        for lv in r["levels"]:
+            given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
+            lines.append(_pose_row(kind, "given poses", given, lv["plain"]))
+            if "refined" in lv:
+                lines.append(_pose_row(kind, "--refine-poses", given, lv["refined"]))
+    st = runs[0]["settings"]
+    lines += [
+        "",
+        f"{st['n']:,} particles, {st['D']} px, SNR {st['snr']:g}, {st['epochs']} epochs, zdim {st['zdim']}, "
+        f"cryoscape's defaults; per-image FSC over {st['perimage']} particles.",
+        "",
+    ]
+    return lines + [_source(f, r["provenance"], root) for f, r in zip(files, runs)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
     "profile": ("cpu/profile_step.json", profile_tables),
@@ -223,4 +264,5 @@ SECTIONS = {
     "landscape": ("cpu/landscape_continuous_3k.json", landscape_table),
     "states": ("cpu/states_junk.json", states_junk_tables),
     "reproduce": ("cpu/reproduce_continuous.json", reproduce_tables),
+    "poses": ("cpu/pose_refine_continuous_6.json", pose_tables),
 }

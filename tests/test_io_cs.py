@@ -87,3 +87,14 @@ def test_not_a_cs_file(tmp_path):
     bad.write_text("hello")
     with pytest.raises(InputError, match=r"not a cryoSPARC .cs file"):
         read_cs(bad)
+
+
+def test_cryosparc_half_sets_are_the_random_subsets_of_backproject_states_and_reproduce(fixtures_dir):
+    """cryoSPARC keeps its gold-standard split in alignments3D/split (0/1); cryoscape reads it as
+    RELION's _rlnRandomSubset (1/2), so half-maps and `reproduce` follow the refinement's halves."""
+    from cryoscape.recon.backproject import random_subset
+
+    arr = np.load(fixtures_dir / CS)
+    p = read_cs(fixtures_dir / CS)
+    np.testing.assert_array_equal(random_subset(p), arr["alignments3D/split"].astype(np.int64) + 1)
+    assert set(np.unique(random_subset(p))) <= {1, 2}

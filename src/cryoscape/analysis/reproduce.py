@@ -2,10 +2,11 @@
 
 Two models are trained on disjoint random halves (RELION's ``_rlnRandomSubset`` where the file
 has it). Their latent spaces cannot be compared directly: each is defined only up to a warp, and
-an encoder does not carry over to the other half's particles when there are fewer particles than
-pixels (at 1,500 particles of 64 px, one half's encoder gave the other half's particles codes
-with |Spearman| 0.01 against the true motion, its own 0.87: it had fitted their noise). So both
-comparisons go through maps, which the halves share a frame for (the same consensus poses):
+an encoder need not carry over to the other half's particles when there are fewer particles than
+pixels (in development runs at the demo's size, one half's encoder gave the other half's
+particles codes unrelated to the true motion while its own particles' codes followed it: it had
+fitted their noise). So both comparisons go through maps, which the halves share a frame for
+(the same consensus poses):
 
 - **variability**: each half's maps at on-data centres of its own codes; their deviations from
   the half's mean map (inside a mask, minus any change of the mean map's overall scale, which

@@ -1,9 +1,10 @@
 """``cryoscape reproduce``: train on the two half-sets, then score how well their latent spaces agree.
 
-The split is RELION's ``_rlnRandomSubset`` where the particle file has it (so it is the split the
-consensus refinement used), else a seeded random halving. Each half is an ordinary training run
-(``OUTDIR/half1``, ``OUTDIR/half2``: resumable, analysable like any other); the comparison
-(:mod:`cryoscape.analysis.reproduce`) goes to ``OUTDIR/compare``. docs/states.md lists the files.
+The split is RELION's ``_rlnRandomSubset`` (or cryoSPARC's ``alignments3D/split``) where the
+particle file has it (so it is the split the consensus refinement used), else a seeded random
+halving. Each half is an ordinary training run (``OUTDIR/half1``, ``OUTDIR/half2``: resumable,
+analysable like any other); the comparison (:mod:`cryoscape.analysis.reproduce`) goes to
+``OUTDIR/compare``. docs/states.md lists the files.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Each image is Fourier transformed, centred by its shift, multiplied by its CTF and inserted as a
 central slice; the map is the Wiener-filtered ratio sum(CTF*F)/(sum(CTF^2) + 1/SSNR), the SSNR
 per shell measured from the half-map FSC (--no-wiener: a small constant instead). Particles are split
-into two halves (by _rlnRandomSubset when the star file has it, else at random with --seed); the
-command writes OUT.mrc (all particles), OUT_half1.mrc, OUT_half2.mrc, and the gold-standard FSC
-between the halves as OUT_fsc.txt and OUT_fsc.png, and prints the resolution at FSC 0.143 and 0.5.
+into two halves (by _rlnRandomSubset or cryoSPARC's alignments3D/split when the file has it, else
+at random with --seed); the command writes OUT.mrc (all particles), OUT_half1.mrc, OUT_half2.mrc,
+and the gold-standard FSC between the halves as OUT_fsc.txt and OUT_fsc.png, and prints the
+resolution at FSC 0.143 and 0.5.
 
 Images are expected white-on-black (RELION's convention); use --invert for black-on-white data.
 

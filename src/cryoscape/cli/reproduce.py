@@ -1,6 +1,7 @@
 """Does the heterogeneity reproduce? Train on the two half-sets and compare their latent spaces.
 
-The particles are split as RELION split them (_rlnRandomSubset), else at random (--seed); each
+The particles are split as the refinement split them (RELION's _rlnRandomSubset, cryoSPARC's
+alignments3D/split), else at random (--seed); each
 half is trained with the options of `cryoscape train` into OUTDIR/half1 and OUTDIR/half2 (re-run
 the command to resume). The halves are then compared through their maps and OUTDIR/compare gets:
 reproduce.json (map agreement: how closely the map changes each half learnt coincide, the

@@ -227,6 +227,8 @@ def _metadata(arr: np.ndarray, path: Path) -> tuple[pd.DataFrame, pd.DataFrame |
     meta = pd.DataFrame({n[len(RLN) :]: col(n) for n in _names(arr) if n.startswith(RLN)})
     if "ctf/phase_shift_rad" in _names(arr) and "_rlnPhaseShift" not in meta.columns:
         meta["_rlnPhaseShift"] = np.rad2deg(arr["ctf/phase_shift_rad"].astype(np.float64))
+    if "alignments3D/split" in _names(arr) and "_rlnRandomSubset" not in meta.columns:
+        meta["_rlnRandomSubset"] = arr["alignments3D/split"].astype(np.int64) + 1  # cryoSPARC's half-sets: 0/1
     if "ctf/bfactor" in _names(arr) and "_rlnCtfBfactor" not in meta.columns:
         meta["_rlnCtfBfactor"] = arr["ctf/bfactor"].astype(np.float64)
     if "blob/path" in _names(arr) and "_rlnImageName" not in meta.columns:

@@ -35,16 +35,16 @@ from cryoscape.fourier.slicing import rotate_lattice
 from cryoscape.model.pose import PoseCorrection, so3_exp
 
 #: Prior spread of the rotation correction (degrees, per component) and of the shift correction
-#: (pixels, per axis): where the map cannot tell, the pose stays near the consensus. With 10 degrees
-#: and 3 px, rotations drifted away from the truth while the map was still blurred (6 degree
-#: median error at SNR 0.1: 5.9 -> 6.2 degrees); 4 degrees and 1.5 px held them.
+#: (pixels, per axis): where the map cannot tell, the pose stays near the consensus. In trials on
+#: the demo at SNR 0.1, a prior twice as wide let rotations drift away from the truth while the
+#: map was still blurred; this one held them (development runs, not a recorded benchmark).
 POSE_SIGMA_DEG = 4.0
 POSE_SIGMA_PX = 1.5
 #: The pose is compared on lattice points within a band of Nyquist that widens from the first
 #: value to the second over the first half of the refinement (capped by the training band):
-#: coarse to fine, as the cost far from the optimum is smooth only at low frequencies. On
-#: SNR 0.1 images 6 degrees off, against a map trained on the true poses, a fixed 0.35 stalled
-#: near 2.8 degrees (median) and a fixed 0.5 converged slower; widening to 0.7 reached 2.1.
+#: coarse to fine, as the cost far from the optimum is smooth only at low frequencies. In trials
+#: against a map trained on the true poses, a fixed narrow band stalled early, a fixed wide one
+#: converged slower, and widening did better than either (development runs, not recorded).
 SEARCH_BAND = (0.35, 0.7)
 #: Levenberg-Marquardt steps per visit (a particle's batch comes once per epoch).
 STEPS_PER_VISIT = 3
