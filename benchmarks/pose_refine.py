@@ -76,8 +76,8 @@ def cryodrgn(sim: Path, out: Path, args, work: Path) -> dict:
     row = {"wall_s": round(m.wall_s, 1), "cpu_s": m.cpu_s and round(m.cpu_s, 1), "rss_gb": round(m.rss_gb, 3)}
     row["latent"] = {k: round(float(v), 4) for k, v in latent_quality(z, gt).items()}
     row["perimage"] = perimage_cryodrgn(args.cryodrgn, out, sim, args.perimage, psize)
-    pose = out / f"pose.{epoch}.pkl"
-    row["poses_end"] = pose_error(pose, sim) if pose.is_file() else None
+    pose = next((p for p in (out / "pose.pkl", out / f"pose.{epoch}.pkl") if p.is_file()), None)
+    row["poses_end"] = pose_error(pose, sim) if pose is not None else None
     return row
 
 
@@ -99,9 +99,14 @@ def main() -> None:
     ap.add_argument("--perimage", type=int, default=100, help="particles in the per-image FSC")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cryodrgn", help="cryodrgn executable: also run train_vae --do-pose-sgd at each level")
+    ap.add_argument(
+        "--only-cryodrgn", action="store_true", help="run cryoDRGN alone (the cryoscape runs are in another file)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pose_refine_"))
-    t0, levels = time.time(), []
+    if args.only_cryodrgn and not args.cryodrgn:
+        ap.error("--only-cryodrgn needs --cryodrgn")
+    t0, levels, true = time.time(), [], None
     for deg in args.errors:
         sim = work / f"sim{deg:g}"
         opts = ["--rot-error", str(deg), "--shift-error", str(args.shift_error), "--seed", str(args.seed)]

@@ -217,10 +217,8 @@ def reproduce_tables(path: Path, root: Path) -> list[str]:
 def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
     q = ", ".join(f"{'Spearman' if k == 'spearman_pc1' else 'ARI'} {v:.3f}" for k, v in x["latent"].items())
     e = x["poses_end"]
-    return (
-        f"| {kind} | {given} | {label} | {q} | {x['perimage']['mean_auc']:.4f} | "
-        f"{e['rot_median_deg']:.2f} / {e['rot_p90_deg']:.2f} | {e['shift_median_px']:.2f} | {x['wall_s']:.0f} |"
-    )
+    ends = "- | -" if e is None else f"{e['rot_median_deg']:.2f} / {e['rot_p90_deg']:.2f} | {e['shift_median_px']:.2f}"
+    return f"| {kind} | {given} | {label} | {q} | {x['perimage']['mean_auc']:.4f} | {ends} | {x['wall_s']:.0f} |"
 
 
 def pose_tables(path: Path, root: Path) -> list[str]:
@@ -239,12 +237,17 @@ def pose_tables(path: Path, root: Path) -> list[str]:
         runs.append(r)
         kind = r["settings"]["kind"]
 
-        lines.append(_pose_row(kind, "true poses", "0 / 0", r["true_poses"]))
+        if r.get("true_poses"):
+            lines.append(_pose_row(kind, "true poses", "0 / 0", r["true_poses"]))
         for lv in r["levels"]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
-            lines.append(_pose_row(kind, "given poses", given, lv["plain"]))
-            if "refined" in lv:
-                lines.append(_pose_row(kind, "--refine-poses", given, lv["refined"]))
+            for key, label in (
+                ("plain", "given poses"),
+                ("refined", "--refine-poses"),
+                ("cryodrgn_pose_sgd", "cryoDRGN --do-pose-sgd (256 x 3)"),
+            ):
+                if lv.get(key):
+                    lines.append(_pose_row(kind, label, given, lv[key]))
     st = runs[0]["settings"]
     lines += [
         "",
