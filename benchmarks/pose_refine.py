@@ -123,7 +123,7 @@ def main() -> None:
             str(args.snr),
         ]
         measure(cli(*sim_cmd, *opts, "-o", str(sim)), work / "sim.log")
-        if not levels:
+        if not levels and not args.only_cryodrgn:
             true = train(sim, work / "true", sim / "poses_true.pkl", [], args, work)
             print(json.dumps({"true_poses": true}), flush=True)
         row = {
@@ -131,8 +131,9 @@ def main() -> None:
             "shift_error_px": args.shift_error,
             "poses_start": pose_error(sim / "poses.pkl", sim),
         }
-        row["plain"] = train(sim, work / f"plain{deg:g}", sim / "poses.pkl", [], args, work)
-        if args.refine_at is None or deg in args.refine_at:
+        if not args.only_cryodrgn:
+            row["plain"] = train(sim, work / f"plain{deg:g}", sim / "poses.pkl", [], args, work)
+        if not args.only_cryodrgn and (args.refine_at is None or deg in args.refine_at):
             row["refined"] = train(sim, work / f"refine{deg:g}", sim / "poses.pkl", ["--refine-poses"], args, work)
         if args.cryodrgn:
             row["cryodrgn_pose_sgd"] = cryodrgn(sim, work / f"drgn{deg:g}", args, work)
