@@ -63,12 +63,13 @@ def train(sim: Path, out: Path, poses: Path, extra: list[str], args, work: Path)
 
 
 def cryodrgn(sim: Path, out: Path, args, work: Path) -> dict:
-    """cryoDRGN train_vae --do-pose-sgd, 256 x 3, on the perturbed poses."""
+    """cryoDRGN train_vae --do-pose-sgd (which needs --domain hartley), 256 x 3, on the perturbed poses."""
     from common import cryodrgn_last_codes, perimage_cryodrgn
 
     cmd = [args.cryodrgn, "train_vae", str(sim / "particles.mrcs"), "--poses", str(sim / "poses.pkl")]
     cmd += ["--ctf", str(sim / "ctf.pkl"), "--zdim", str(args.zdim), "-n", str(args.epochs), "-o", str(out)]
-    cmd += ["--no-analysis", "--enc-dim", "256", "--dec-dim", "256", "--do-pose-sgd", "--seed", str(args.seed)]
+    cmd += ["--no-analysis", "--enc-dim", "256", "--dec-dim", "256", "--seed", str(args.seed)]
+    cmd += ["--do-pose-sgd", "--domain", "hartley"]  # cryoDRGN's pose SGD needs its Hartley decoder
     m = measure(cmd, work / "cryodrgn.log")
     epoch, z = cryodrgn_last_codes(out)
     gt = dict(np.load(sim / "ground_truth.npz"))
