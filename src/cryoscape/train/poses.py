@@ -33,6 +33,7 @@ from cryoscape.fourier.ctf import compute_ctf
 from cryoscape.fourier.shift import phase_ramp
 from cryoscape.fourier.slicing import rotate_lattice
 from cryoscape.model.pose import PoseCorrection, so3_exp
+from cryoscape.train.objective import BAND_STEPS
 
 #: Prior spread of the rotation correction (degrees, per component) and of the shift correction
 #: (pixels, per axis): where the map cannot tell, the pose stays near the consensus. In trials on
@@ -103,7 +104,10 @@ class PoseRefiner:
         """The search band at ``progress`` (fraction of the run): see :data:`SEARCH_BAND`."""
         f = min(1.0, 2.0 * (progress - self.refine_from) / max(1e-9, 1.0 - self.refine_from))
         lo, hi = SEARCH_BAND
-        return lo + (hi - lo) * max(0.0, f)
+        band = lo + (hi - lo) * max(0.0, f)
+        # rounded up as the training band is (objective.BAND_STEPS): each new point count is a new
+        # tensor shape, and the CPU's bf16 kernels are cached per shape (11 GB in a 20-epoch run)
+        return math.ceil(band * BAND_STEPS - 1e-9) / BAND_STEPS
 
     def apply(self, idx: torch.Tensor, rot: torch.Tensor, shift_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Corrected poses of particles ``idx``."""
