@@ -218,7 +218,8 @@ def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
     q = ", ".join(f"{'Spearman' if k == 'spearman_pc1' else 'ARI'} {v:.3f}" for k, v in x["latent"].items())
     e = x["poses_end"]
     ends = "- | -" if e is None else f"{e['rot_median_deg']:.2f} / {e['rot_p90_deg']:.2f} | {e['shift_median_px']:.2f}"
-    return f"| {kind} | {given} | {label} | {q} | {x['perimage']['mean_auc']:.4f} | {ends} | {x['wall_s']:.0f} |"
+    auc = x["perimage"]["mean_auc"]
+    return f"| {kind} | {given} | {label} | {q} | {auc:.4f} | {ends} | {x['wall_s']:.0f} | {x['rss_gb']:.2f} |"
 
 
 def pose_tables(path: Path, root: Path) -> list[str]:
@@ -228,16 +229,17 @@ def pose_tables(path: Path, root: Path) -> list[str]:
     files = sorted(path.parent.glob("pose_refine_*.json"))
     lines = [
         "| data | rotation / shift error given (median) | run | latent quality | per-image FSC AUC | "
-        "rotation error at the end, median / p90 (deg) | shift error at the end, median (px) | wall s |",
-        "|---|---|---|---|---|---|---|---|",
+        "rotation error at the end, median / p90 (deg) | shift error at the end, median (px) | wall s | peak RSS GB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    runs = []
+    runs, shown = [], set()
     for f in files:
         r = _load(f)
         runs.append(r)
         kind = r["settings"]["kind"]
 
-        if r.get("true_poses"):
+        if r.get("true_poses") and kind not in shown:  # the same images and run in every file of a kind
+            shown.add(kind)
             lines.append(_pose_row(kind, "true poses", "0 / 0", r["true_poses"]))
         for lv in r["levels"]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
