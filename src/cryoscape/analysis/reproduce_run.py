@@ -57,20 +57,9 @@ def say(msg: str) -> None:
 def half_rows(run: RunConfig) -> list[np.ndarray]:
     """Rows of the particle file in half 1 and half 2 (within ``run.ind`` if given)."""
     from cryoscape.io.cryodrgn import read_index
-    from cryoscape.io.load import load_particles
     from cryoscape.recon.backproject import random_subset, split_halves
 
-    pset = load_particles(
-        run.particles,
-        datadir=run.datadir,
-        poses=run.poses,
-        ctf=run.ctf,
-        box=run.box,
-        apix=run.apix,
-        optics=run.optics,
-        use_ctf=run.use_ctf,
-        need_box=False,
-    )
+    pset = run.read_particles(ind=None, need_box=False)
     rows = np.arange(pset.n) if run.ind is None else read_index(run.ind)
     subset = random_subset(pset)
     which = split_halves(len(rows), run.seed, None if subset is None else subset[rows])
@@ -123,8 +112,8 @@ def _state_maps(rd: RunData, labels: np.ndarray) -> np.ndarray:
     """One map per state of ``labels``, at the state's on-data centre."""
     from cryoscape.analysis.states import state_centre
 
-    zc = [rd.z[np.flatnonzero(labels == k)][state_centre(rd.z[labels == k])] for k in range(int(labels.max()) + 1)]
-    return _maps(rd, np.stack(zc))
+    states = (rd.z[labels == k] for k in range(int(labels.max()) + 1))
+    return _maps(rd, np.stack([zk[state_centre(zk)] for zk in states]))
 
 
 def assign(psets: list[ParticleSet], maps: np.ndarray, use_ctf: bool, batch: int = 128) -> np.ndarray:

@@ -27,6 +27,7 @@ __all__ = [
     "read_ctf",
     "read_index",
     "trans_to_shifts_A",
+    "cryodrgn_poses",
     "poses_to_cryodrgn",
     "ctf_to_cryodrgn",
 ]
@@ -111,14 +112,17 @@ def trans_to_shifts_A(trans: np.ndarray, box: int, psize_A: np.ndarray) -> np.nd
     return np.asarray(trans, np.float64) * box * np.asarray(psize_A)[:, None]
 
 
+def cryodrgn_poses(rot: np.ndarray, shift_px: np.ndarray, box: int) -> tuple[np.ndarray, np.ndarray]:
+    """cryoDRGN's pose pair: (rot (N,3,3) float32, trans (N,2) float32 = shift_px / box)."""
+    return np.asarray(rot, np.float32), (np.asarray(shift_px) / box).astype(np.float32)
+
+
 def poses_to_cryodrgn(pset: ParticleSet) -> tuple[np.ndarray, np.ndarray]:
-    """(rot (N,3,3) float32, trans (N,2) float32 = shift_px / D); zero trans without shifts."""
+    """:func:`cryodrgn_poses` of ``pset``; zero trans without shifts."""
     if pset.box <= 0:
         raise InputError("box size unknown: pass -D/--box", pset.source)
-    rot = np.asarray(pset.rotations, np.float32)
-    if pset.shifts_A is None:
-        return rot, np.zeros((pset.n, 2), np.float32)
-    return rot, (pset.shifts_A / pset.psize_A[:, None] / pset.box).astype(np.float32)
+    shifts = np.zeros((pset.n, 2)) if pset.shifts_A is None else pset.shifts_A / pset.psize_A[:, None]
+    return cryodrgn_poses(np.asarray(pset.rotations, np.float32), shifts, pset.box)
 
 
 def ctf_to_cryodrgn(pset: ParticleSet) -> np.ndarray:

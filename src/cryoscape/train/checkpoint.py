@@ -22,7 +22,8 @@ WEIGHTS_RE = re.compile(r"^weights\.(\d+)\.pt$")
 #: Files written beside an epoch's weights (latents; refined poses with --refine-poses), each with
 #: a link to the latest one: ``z.<e>.npy`` -> ``z.npy``, ``poses.<e>.pkl`` -> ``poses.pkl``.
 COMPANIONS = (("z", ".npy"), ("poses", ".pkl"))
-COMPANION_RE = re.compile(r"^(z|poses)\.(\d+)\.(npy|pkl)$")
+#: ``<stem>.<epoch><ext>``: a companion when ``(stem, ext)`` is in :data:`COMPANIONS`.
+NUMBERED_RE = re.compile(r"^(\w+)\.(\d+)(\.\w+)$")
 LOG_NAME = "log.csv"
 LOG_COLUMNS = ("epoch", "loss", "mse", "kl", "beta", "band", "seconds", "images_per_s")
 
@@ -105,8 +106,8 @@ def tidy_after(outdir: str | os.PathLike, epoch: int | None) -> None:
     outdir = Path(outdir)
     last = -1 if epoch is None else epoch
     for p in outdir.iterdir():
-        m = COMPANION_RE.match(p.name)
-        if m and int(m.group(2)) > last:
+        m = NUMBERED_RE.match(p.name)
+        if m and (m.group(1), m.group(3)) in COMPANIONS and int(m.group(2)) > last:
             p.unlink()
     if epoch is not None:
         point_latest(outdir, epoch)

@@ -27,6 +27,7 @@ from cryoscape.data.dataset import ParticleData
 from cryoscape.data.preprocess import Preprocessor
 from cryoscape.device import resolve_device, tune_cpu_allocator
 from cryoscape.errors import InputError
+from cryoscape.io.cryodrgn import cryodrgn_poses
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
@@ -245,7 +246,7 @@ class Trainer:
         self.model.eval()
         d = self.data
         start, stop = split_rows(len(d), self.dist.world_size, self.dist.rank)
-        shifts = d.shifts_px if self.poses is None else self.poses.corrected(d.rotations, d.shifts_px)[1]
+        shifts = d.shifts_px if self.poses is None else self.poses.corrected_shifts(d.shifts_px)
         mus = [torch.empty((0, self.mcfg.zdim), device=self.device)]
         for idx, images in d.batches(np.arange(start, stop), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
             mus.append(self.objective.latent_means(self.model, images.to(self.device), shifts[idx.to(self.device)]))
@@ -274,7 +275,7 @@ class Trainer:
         if self.poses is not None:
             state["pose_state"] = self.poses.state()
             rot, shift = self.poses.corrected(self.data.rotations, self.data.shifts_px)
-            poses = (rot.cpu().numpy().astype(np.float32), (shift.cpu().numpy() / self.mcfg.D).astype(np.float32))
+            poses = cryodrgn_poses(rot.cpu().numpy(), shift.cpu().numpy(), self.mcfg.D)
         ck.save_epoch(self.outdir, epoch, state, z, poses)
         return z
 

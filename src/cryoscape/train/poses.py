@@ -63,15 +63,18 @@ class _Fit:
         self.model, self.freqs, self.data, self.z, self.rot0, self.ctf = model, freqs, data, z, rot0, ctf
         self.t_data = t_data  # the shift correction ``data`` was centred with
 
-    def residual(self, w: torch.Tensor, t: torch.Tensor, k: int = 1) -> torch.Tensor:
-        """``(B, k, n)`` residuals ``pred - data`` at ``w: (B, k, 3)``, ``t: (B, 2)``."""
+    def shifted(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B, n)`` data centred with shift correction ``t: (B, 2)``: a further shift is a phase ramp."""
+        return self.data * phase_ramp(self.freqs, t - self.t_data)
+
+    def residual(self, w: torch.Tensor, data: torch.Tensor, k: int = 1) -> torch.Tensor:
+        """``(B, k, n)`` residuals ``pred - data`` at rotations ``w: (B, k, 3)``, ``data``: :meth:`shifted`."""
         B, n = w.shape[0], len(self.freqs)
         z = None if self.z is None else self.z.repeat_interleave(k, 0)
         rot = so3_exp(w.reshape(-1, 3)) @ self.rot0.repeat_interleave(k, 0)
         pred = self.model.decode(rotate_lattice(self.freqs, rot), z).view(B, k, n)
         if self.ctf is not None:
             pred = pred * self.ctf[:, None]
-        data = self.data * phase_ramp(self.freqs, t - self.t_data)  # a further shift: a phase ramp
         return pred - data[:, None]
 
     def jacobian(self, w: torch.Tensor, t: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,15 +82,15 @@ class _Fit:
         differences of step ``h`` (radians), shift columns exactly."""
         eye = torch.eye(3, device=w.device, dtype=w.dtype)
         pts = torch.cat([w[:, None], w[:, None] + h * eye[None]], dim=1)  # (B, 4, 3)
-        r = self.residual(pts, t, 4)
+        data = self.shifted(t)
+        r = self.residual(pts, data, 4)
         j_rot = (r[:, 1:] - r[:, :1]) / h  # (B, 3, n)
-        data = self.data * phase_ramp(self.freqs, t - self.t_data)
         j_shift = (2j * math.pi) * self.freqs.T[None] * data[:, None]  # d(-data)/dt: (B, 2, n)
         return r[:, 0], torch.cat([j_rot, j_shift.to(j_rot.dtype)], dim=1).transpose(1, 2)
 
 
 class PoseRefiner:
-    """The corrections of ``n`` particles, their search steps and schedule."""
+    """The corrections of ``n`` particles, their damping and schedule."""
 
     def __init__(self, n: int, device: torch.device, refine_from: float) -> None:
         self.table = PoseCorrection(n).to(device)
@@ -144,7 +147,7 @@ class PoseRefiner:
         delta = delta * torch.clamp(self.cap / delta.abs().clamp_min(1e-12), max=1.0).amin(1, keepdim=True)
         new = p + delta
         before = self._cost(r, p)
-        after = self._cost(fit.residual(new[:, None, :3], new[:, 3:])[:, 0], new)
+        after = self._cost(fit.residual(new[:, None, :3], fit.shifted(new[:, 3:]))[:, 0], new)
         keep = after < before
         p = torch.where(keep[:, None], new, p)
         self.table.rot[idx], self.table.shift[idx] = p[:, :3], p[:, 3:]
@@ -154,6 +157,10 @@ class PoseRefiner:
     def corrected(self, rot: torch.Tensor, shift_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """All particles' corrected poses."""
         return self.table(torch.arange(len(rot), device=rot.device), rot, shift_px)
+
+    def corrected_shifts(self, shift_px: torch.Tensor) -> torch.Tensor:
+        """All particles' corrected shifts (the encoder needs no rotations)."""
+        return shift_px + self.table.shift
 
     def state(self) -> dict:
         return {"table": self.table.state_dict(), "mu": self.mu}

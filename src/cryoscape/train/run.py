@@ -125,6 +125,23 @@ class RunConfig:
         if not self.use_ctf and self.ctf is not None:
             raise InputError("--ctf and --no-ctf contradict each other: give one")
 
+    def read_particles(self, **options: object) -> ParticleSet:
+        """The run's particles as training reads them (file, overrides, ``ind``, optics, CTF use);
+        ``options`` go to :func:`cryoscape.io.load.load_particles` and may replace those."""
+        from cryoscape.io.load import load_particles
+
+        given: dict[str, object] = {
+            "datadir": self.datadir,
+            "poses": self.poses,
+            "ctf": self.ctf,
+            "ind": self.ind,
+            "box": self.box,
+            "apix": self.apix,
+            "optics": self.optics,
+            "use_ctf": self.use_ctf,
+        }
+        return load_particles(self.particles, **{**given, **options})  # type: ignore[arg-type]
+
     @classmethod
     def from_args(cls, args: argparse.Namespace, **given: object) -> RunConfig:
         """From parsed ``cryoscape train`` options: each field from the option of its name,
@@ -230,23 +247,11 @@ def _train(run: RunConfig, dist: DistContext, progress: bool | None) -> TrainRes
     import torch
 
     from cryoscape.data.dataset import particle_data
-    from cryoscape.io.load import load_particles
     from cryoscape.train.loop import train
 
     if run.threads:
         torch.set_num_threads(run.threads)
-    pset = load_particles(
-        run.particles,
-        datadir=run.datadir,
-        poses=run.poses,
-        ctf=run.ctf,
-        ind=run.ind,
-        box=run.box,
-        apix=run.apix,
-        optics=run.optics,
-        use_ctf=run.use_ctf,
-        images="require",
-    )
+    pset = run.read_particles(images="require")
     if dist.is_main:
         for msg in pset.info.warnings:
             _warn(msg)
