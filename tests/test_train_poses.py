@@ -66,6 +66,7 @@ def test_search_against_a_known_map_recovers_rotations_and_shifts():
 
     from cryoscape.data.preprocess import Preprocessor
     from cryoscape.geometry import random_rotations
+    from cryoscape.sim.pose_error import perturb_poses
     from cryoscape.train.objective import ReconObjective
     from cryoscape.train.poses import PoseRefiner
 
@@ -76,9 +77,8 @@ def test_search_against_a_known_map_recovers_rotations_and_shifts():
     shift = torch.from_numpy(rng.uniform(-2, 2, (n, 2))).float()
     ctf = torch.from_numpy(ctf_params(n, rng)).float()
     images = model.proj.project(rot, shift, ctf, psize)
-    w = torch.from_numpy(rng.normal(size=(n, 3)) * np.deg2rad(6.0) / 1.5382).float()
-    rot0 = so3_exp(w) @ rot
-    shift0 = shift + torch.from_numpy(rng.normal(size=(n, 2)) / 1.1774).float()
+    given = perturb_poses(rot.numpy().astype(np.float64), shift.numpy().astype(np.float64), 6.0, 1.0, rng)
+    rot0, shift0 = torch.from_numpy(given.rotations).float(), torch.from_numpy(given.shifts_px).float()
     objective = ReconObjective(Preprocessor(D, 1.0), psize, 1.0)
     ref = PoseRefiner(n, torch.device("cpu"), 0.0)
     idx = torch.arange(n)
@@ -97,16 +97,14 @@ def _perturbed(tmp_path, deg: float, px: float, n: int = 400, D: int = 16):
     """A noise-free two-class set and a pose pickle off the truth by ``deg`` / ``px`` (median)."""
     from helpers import simulate_particles
 
-    from cryoscape.io.cryodrgn import save_pickle
+    from cryoscape.io.cryodrgn import cryodrgn_poses, save_pickle
     from cryoscape.io.load import load_particles
+    from cryoscape.sim.pose_error import perturb_poses
 
     star, _ = simulate_particles(tmp_path / "sim", n=n, D=D, snr=np.inf, psize_A=6.0)
     p = load_particles(star)
-    rng = np.random.default_rng(0)
-    w = rng.normal(size=(n, 3)) * np.deg2rad(deg) / 1.5382  # median of chi(3) is 1.5382
-    rot = (so3_exp(torch.from_numpy(w)) @ torch.from_numpy(p.rotations)).numpy()
-    shift = p.shifts_px + rng.normal(size=(n, 2)) * px / 1.1774  # Rayleigh median sigma * 1.1774
-    save_pickle((rot.astype(np.float32), (shift / D).astype(np.float32)), tmp_path / "pert.pkl")
+    given = perturb_poses(p.rotations, p.shifts_px, deg, px, np.random.default_rng(0))
+    save_pickle(cryodrgn_poses(given.rotations, given.shifts_px, D), tmp_path / "pert.pkl")
     return star, p, tmp_path / "pert.pkl"
 
 
