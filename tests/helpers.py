@@ -93,6 +93,18 @@ def simulate_particles(
     return out / "particles.star", labels
 
 
+#: The smallest `cryoscape train` options: zdim 2, narrow networks, batches of 8, one thread, fp32.
+TINY_TRAIN = ["--zdim", "2", "--batch-size", "8", "--enc-width", "8", "--dec-width", "8", "--threads", "1", "--no-amp"]
+
+
+def noise_free_demo(tmp: Path, n: int = 16, D: int = 16) -> Path:
+    """``tmp/sim``: ``n`` noise-free particles of the demo molecule at ``D`` px; returns the star file."""
+    from cryoscape.cli.main import main
+
+    assert main(["simulate", "--demo", "-n", str(n), "-D", str(D), "--snr", "inf", "-o", str(tmp / "sim")]) == 0
+    return tmp / "sim" / "particles.star"
+
+
 def train_tiny_run(tmp: Path, n: int) -> Path:
     """A one-epoch run folder (zdim 2, narrow one-layer networks) on ``n`` simulated particles."""
     from cryoscape.cli.main import main as cli

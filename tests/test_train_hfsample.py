@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import TINY_TRAIN, noise_free_demo
 
 from cryoscape.cli.main import main
 from cryoscape.data.preprocess import Preprocessor
@@ -107,24 +108,13 @@ def test_config_validates_and_old_runs_read_as_fitting_every_point(tmp_path):
     for bad in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="hf_sample"):
             TrainConfig(hf_sample=bad)
-    sim, run = tmp_path / "sim", tmp_path / "run"
-    assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
+    run = tmp_path / "run"
     args = [
         "train",
-        str(sim / "particles.star"),
+        str(noise_free_demo(tmp_path)),
         "-o",
         str(run),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--enc-width",
-        "8",
-        "--dec-width",
-        "8",
-        "--threads",
-        "1",
-        "--no-amp",
+        *TINY_TRAIN,
     ]
     assert main([*args, "-n", "1", "--hf-sample", "0"]) == 2
     assert main([*args, "-n", "1", "--hf-sample", "0.5"]) == 0

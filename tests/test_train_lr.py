@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import yaml
+from helpers import TINY_TRAIN, noise_free_demo
 
 from cryoscape.cli.main import main
 from cryoscape.train.config import LR_FLOOR, TrainConfig, default_lr
@@ -26,25 +27,9 @@ def test_default_learning_rate_falls_with_the_box():
 
 
 def test_default_lr_from_box_recorded_and_kept_on_resume(tmp_path):
-    sim, run = tmp_path / "sim", tmp_path / "run"
-    assert main(["simulate", "--demo", "-n", "16", "-D", "96", "--snr", "inf", "-o", str(sim)]) == 0
-    args = [
-        "train",
-        str(sim / "particles.star"),
-        "-o",
-        str(run),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--enc-width",
-        "16",
-        "--dec-width",
-        "16",
-        "--threads",
-        "1",
-        "--no-amp",
-    ]
+    run = tmp_path / "run"
+    star = noise_free_demo(tmp_path, D=96)
+    args = ["train", str(star), "-o", str(run), *TINY_TRAIN, "--enc-width", "16", "--dec-width", "16"]
     assert main([*args, "-n", "1"]) == 0
     assert abs(_lr(run) - default_lr(96)) < 1e-9
     # an explicit --lr that differs from the run's is refused on resume; none keeps the run's own
@@ -69,24 +54,13 @@ def test_cosine_schedule_falls_from_lr_to_the_floor():
 def test_schedule_defaults_to_cosine_and_a_run_from_before_schedules_stays_constant(tmp_path):
     """A config.yaml written before the schedule existed (no ``lr_schedule``) ran at a constant
     rate: it is read so, and resuming it without --lr-schedule keeps it so."""
-    sim, run = tmp_path / "sim", tmp_path / "run"
-    assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
+    run = tmp_path / "run"
     args = [
         "train",
-        str(sim / "particles.star"),
+        str(noise_free_demo(tmp_path)),
         "-o",
         str(run),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--enc-width",
-        "8",
-        "--dec-width",
-        "8",
-        "--threads",
-        "1",
-        "--no-amp",
+        *TINY_TRAIN,
     ]
     assert main([*args, "-n", "1"]) == 0
     cfg = run / "config.yaml"
@@ -106,29 +80,7 @@ def test_optimizer_follows_the_schedule_and_a_killed_run_resumes_on_it(tmp_path)
     import numpy as np
     import torch
 
-    sim = tmp_path / "sim"
-    assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
-    args = [
-        "train",
-        str(sim / "particles.star"),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--lr",
-        "1e-3",
-        "--lr-schedule",
-        "cosine",
-        "--enc-width",
-        "8",
-        "--dec-width",
-        "8",
-        "--threads",
-        "1",
-        "--no-amp",
-        "-n",
-        "3",
-    ]
+    args = ["train", str(noise_free_demo(tmp_path)), *TINY_TRAIN, "--lr", "1e-3", "--lr-schedule", "cosine", "-n", "3"]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main([*args, "-o", str(one)]) == 0
     assert main([*args, "-o", str(two)]) == 0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import TINY_TRAIN, noise_free_demo
 
 from cryoscape.cli.main import main
 from cryoscape.data.preprocess import Preprocessor, half_plane
@@ -88,24 +89,13 @@ def test_loss_sees_only_the_band_and_decodes_only_its_points():
 
 
 def test_training_logs_the_band_records_the_setting_and_keeps_it_on_resume(tmp_path):
-    sim, run = tmp_path / "sim", tmp_path / "run"
-    assert main(["simulate", "--demo", "-n", "32", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
+    run = tmp_path / "run"
     args = [
         "train",
-        str(sim / "particles.star"),
+        str(noise_free_demo(tmp_path, n=32)),
         "-o",
         str(run),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--enc-width",
-        "8",
-        "--dec-width",
-        "8",
-        "--threads",
-        "1",
-        "--no-amp",
+        *TINY_TRAIN,
     ]
     assert main([*args, "-n", "4", "--freq-march", "0.5"]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["freq_march"] == 0.5
@@ -123,24 +113,13 @@ def test_training_logs_the_band_records_the_setting_and_keeps_it_on_resume(tmp_p
 
 
 def test_a_run_from_before_marching_reads_as_fitting_every_point(tmp_path):
-    sim, run = tmp_path / "sim", tmp_path / "run"
-    assert main(["simulate", "--demo", "-n", "16", "-D", "16", "--snr", "inf", "-o", str(sim)]) == 0
+    run = tmp_path / "run"
     args = [
         "train",
-        str(sim / "particles.star"),
+        str(noise_free_demo(tmp_path)),
         "-o",
         str(run),
-        "--zdim",
-        "2",
-        "--batch-size",
-        "8",
-        "--enc-width",
-        "8",
-        "--dec-width",
-        "8",
-        "--threads",
-        "1",
-        "--no-amp",
+        *TINY_TRAIN,
         "--freq-march",
         "0",
     ]
