@@ -11,6 +11,8 @@ script makes such datasets from the demo molecule and runs both tools on them:
   run         train each tool, measure wall time and peak RSS, score every epoch's latents and the
               final maps (benchmarks/cryobench_score.py), write a results JSON with provenance
   throughput  one short training of each tool per box size: images/s and peak memory
+  merge       one results file from runs made side by side (one tool per core), with the time to
+              cryoDRGN's final latent metric and per-image AUC together
 
 See benchmarks/README.md, section "CryoBench protocol", for the full commands and the table.
 """
@@ -372,6 +374,65 @@ def run(args: argparse.Namespace) -> None:
     print(f"results: {out}")
 
 
+def merge(args: argparse.Namespace) -> None:
+    """One results file from ``run``s of the same dataset made at the same time (one tool per core):
+    their tools side by side, and for each cryoscape setting and cryoDRGN setting the training
+    time to cryoDRGN's final latent metric, and to it and its final per-image AUC together (maps
+    scored at cryoscape's checkpoints from the first epoch at the latent target on)."""
+    import cryobench_score as score
+
+    parts = [(Path(f), json.loads(Path(f).read_text())) for f in args.parts]
+    first = parts[0][1]
+    for f, r in parts[1:]:
+        for key in ("kind", "n", "D", "render_D", "snr_at_render_D", "epochs", "threads", "metric"):
+            if r[key] != first[key]:
+                sys.exit(f"{f}: {key} {r[key]!r} differs from {parts[0][0]}'s {first[key]!r}")
+    tools = {t: x for _, r in parts for t, x in r["tools"].items()}
+    metric, data = first["metric"], Path(args.data)
+    sim = data / "sim"
+    reach: dict = {}
+    for drgn in (t for t in tools if not is_cryoscape(t) and tools[t]["curve"]):
+        target, target_auc = tools[drgn]["final"][metric], tools[drgn]["maps"]["perimage_auc"]
+        per_tool = {}
+        for ours in (t for t in tools if is_cryoscape(t)):
+            x = tools[ours]
+            run_dir = Path(x["command"][x["command"].index("-o") + 1])
+            aucs = x.setdefault("perimage_auc_by_epoch", {str(len(x["curve"]) - 1): x["maps"]["perimage_auc"]})
+            latent_s, both = score.time_to_reach(x["curve"], metric, target), None
+            for e, (t_s, q) in enumerate(x["curve"]):
+                if q.get(metric, -np.inf) < target:
+                    continue
+                if str(e) not in aucs:
+                    aucs[str(e)] = score.maps_cryoscape(run_dir, sim, first["per_volume"], first["psize_A"], epoch=e)[
+                        "perimage_auc"
+                    ]
+                    print(f"{ours} epoch {e}: per-image AUC {aucs[str(e)]:.4f}", flush=True)
+                if aucs[str(e)] >= target_auc:
+                    both = {"epoch": e, "s": t_s, "auc": aucs[str(e)]}
+                    break
+            per_tool[ours] = {"latent_s": latent_s, "both": both}
+        reach[drgn] = {
+            "target": target,
+            "target_auc": target_auc,
+            "cryodrgn_s": tools[drgn]["train_s"],
+            "cryoscape_s": per_tool.get("cryoscape", {}).get("latent_s"),
+            "by_setting": per_tool,
+        }
+    res = {
+        **{k: v for k, v in first.items() if k not in ("tools", "provenance", "time_to_cryodrgn_final")},
+        "label": args.label,
+        "tools": tools,
+        "time_to_cryodrgn_final": reach,
+        "parts": [{"file": f.name, "tools": list(r["tools"]), "provenance": r["provenance"]} for f, r in parts],
+        "provenance": provenance(cryodrgn=args.cryodrgn),
+        "note": args.note,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    print(f"results: {out}")
+
+
 def throughput(args: argparse.Namespace) -> None:
     """Make (or reuse) one dataset with every box, then a short training of each tool per box."""
     _env(args.threads)
@@ -501,8 +562,15 @@ def main() -> None:
     p.add_argument("--D", "-D", type=int, nargs="+", default=[128, 256])
     p.add_argument("-n", type=int, default=2000)
     _train_args(p)
+    p = sub.add_parser("merge", help="one results file from runs of the same data made side by side")
+    p.add_argument("parts", nargs="+", help="results files of run")
+    p.add_argument("--data", required=True, help="the dataset folder the runs used (for scoring checkpoints)")
+    p.add_argument("--label", default="full")
+    p.add_argument("--note", default="", help="how the parts ran (cores, times), kept in the file")
+    p.add_argument("--cryodrgn", default="/work/venv-cryodrgn/bin/cryodrgn", help="cryodrgn executable (its version)")
+    p.add_argument("-o", "--out", required=True)
     args = ap.parse_args()
-    {"make": make, "run": run, "throughput": throughput}[args.cmd](args)
+    {"make": make, "run": run, "throughput": throughput, "merge": merge}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -63,12 +63,14 @@ def _score_maps(maps: Iterable[np.ndarray], ind: np.ndarray, sim: Path, psize_A:
     return summarise(ind, res.auc, res.res05_A, gt.volume_index)
 
 
-def maps_cryoscape(run: Path, sim: Path, per_volume: int, psize_A: float, device: str = "cpu") -> dict:
-    """Scores of a cryoscape run's last checkpoint (maps from its own decoder)."""
+def maps_cryoscape(
+    run: Path, sim: Path, per_volume: int, psize_A: float, device: str = "cpu", epoch: int | None = None
+) -> dict:
+    """Scores of a cryoscape run's checkpoint of ``epoch`` (None: the last), maps from its own decoder."""
     from cryoscape.analysis.volumes import generate_volumes, load_run
 
-    trained = load_run(run, None, device=device)
-    z = np.load(run / "z.npy")
+    trained = load_run(run, epoch, device=device)
+    z = np.load(run / ("z.npy" if epoch is None else f"z.{epoch}.npy"))
     ind = stratified_indices(read_ground_truth(sim).volume_index, per_volume)
     return _score_maps(generate_volumes(trained.model, z[ind], scale=trained.norm_std), ind, sim, psize_A)
 

@@ -71,8 +71,45 @@ def training_tables(runs: list[tuple[str, dict]]) -> list[str]:
                 f"| {name} | {NAMES.get(drgn, drgn)} | {x['target']:.3f} | {x['cryodrgn_s']:.0f} | "
                 f"{_f(ours, '.0f')} | {ratio} |"
             )
-        machines.append(f"- `{name}`: {_machine(r['provenance'])}; `{r['provenance']['command']}`")
-    return lines + [""] + (reach + [""] if len(reach) > 2 else []) + machines
+        machines += _run_sources(name, r)
+    return lines + [""] + (reach + [""] if len(reach) > 2 else []) + both_table(runs) + machines
+
+
+def _run_sources(name: str, r: dict) -> list[str]:
+    """Machine, commit and command of a results file, or of each run a ``merge`` joined in it."""
+    if "parts" not in r:
+        return [f"- `{name}`: {_machine(r['provenance'])}; `{r['provenance']['command']}`"]
+    out = [f"- `{name}` joins runs made side by side ({r['note']}); merged by `{r['provenance']['command']}`:"]
+    for p in r["parts"]:
+        tools = ", ".join(NAMES.get(t, t) for t in p["tools"])
+        out.append(f"  - {tools}: {_machine(p['provenance'])}; `{p['provenance']['command']}`")
+    return out
+
+
+def both_table(runs: list[tuple[str, dict]]) -> list[str]:
+    """Per cryoscape setting: training time to cryoDRGN's final latent metric, and to it and its
+    final per-image AUC together (files written by ``cryobench.py merge``)."""
+    lines = [
+        "| results file | cryoscape setting | cryoDRGN setting (its final latent metric / per-image AUC, "
+        "training s) | cryoscape s to the latent metric | ratio | cryoscape s to both (epoch, its AUC) | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs:
+        for drgn, x in r.get("time_to_cryodrgn_final", {}).items():
+            for ours, y in x.get("by_setting", {}).items():
+                lat, both, theirs = y["latent_s"], y["both"], x["cryodrgn_s"]
+                lat_cells = "- | not reached" if lat is None else f"{lat:.0f} | {theirs / lat:.1f}x sooner"
+                both_cells = (
+                    "not reached | -"
+                    if both is None
+                    else f"{both['s']:.0f} (epoch {both['epoch'] + 1}, {both['auc']:.4f}) | "
+                    f"{theirs / both['s']:.1f}x sooner"
+                )
+                lines.append(
+                    f"| {name} | {NAMES.get(ours, ours)} | {NAMES.get(drgn, drgn)} ({x['target']:.3f} / "
+                    f"{x['target_auc']:.4f}, {theirs:.0f} s) | {lat_cells} | {both_cells} |"
+                )
+    return lines + [""] if len(lines) > 2 else []
 
 
 def throughput_table(runs: list[tuple[str, dict]]) -> list[str]:

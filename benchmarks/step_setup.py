@@ -6,10 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-def training_step(D: int, B: int, fmt: str, hf_sample: float = 1.0, dec_width: int = 256) -> Callable[[], None]:
+def training_step(
+    D: int, B: int, fmt: str, hf_sample: float = 1.0, dec_width: int = 256, max_points: int | None = None
+) -> Callable[[], None]:
     """A closure taking one training step (zdim 8, batch ``B`` at ``D`` px, ``fmt`` "fp32" or
-    "bf16" autocast, ``hf_sample`` share of the coefficients beyond the core), seeded the same way
-    every time; the caller sets threads and the allocator first."""
+    "bf16" autocast, ``hf_sample`` share of the coefficients beyond the core, chunks of at most
+    ``max_points`` decoder points as ``train --max-points``; None: the whole batch at once),
+    seeded the same way every time; the caller sets threads and the allocator first."""
+    import contextlib
+
     import numpy as np
     import torch
 
@@ -17,6 +22,7 @@ def training_step(D: int, B: int, fmt: str, hf_sample: float = 1.0, dec_width: i
     from cryoscape.geometry import random_rotations
     from cryoscape.model.config import ModelConfig
     from cryoscape.model.vae import ReconModel
+    from cryoscape.train.chunks import chunk_parts, forward_backward
     from cryoscape.train.objective import LossModule, ReconObjective
 
     torch.manual_seed(0)
@@ -28,11 +34,13 @@ def training_step(D: int, B: int, fmt: str, hf_sample: float = 1.0, dec_width: i
     img, shift = torch.randn(B, D, D), torch.randn(B, 2)
     ctf = torch.tensor([[15000.0, 14000.0, 30.0, 300.0, 2.7, 0.1, 0.0, 0.0]]).repeat(B, 1)  # CTF_COLUMNS order
 
+    objective.band = 1.0
+    chunks = chunk_parts(B, objective.points_per_image, max_points or B * objective.points_per_image, None)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if fmt == "bf16" else contextlib.nullcontext()
+
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fmt == "bf16"):
-            loss, _, _ = step_module(img, rot, shift, ctf)
         opt.zero_grad()
-        loss.backward()
+        forward_backward(step_module, (img, rot, shift, ctf), chunks, None, autocast, torch.Tensor.backward)
         opt.step()
 
     return step

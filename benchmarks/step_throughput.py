@@ -32,9 +32,10 @@ from cryoscape.device import tune_cpu_allocator
 from step_setup import training_step
 D, B, fmt, tuned = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 threads, images, width, hf = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
+max_points = int(sys.argv[10]) or None
 torch.set_num_threads(threads)
 took = tune_cpu_allocator() if tuned else False
-step = training_step(D, B, fmt, hf, width)
+step = training_step(D, B, fmt, hf, width, max_points)
 for _ in range(3):
     step()
 n = max(3, images // B)
@@ -59,6 +60,13 @@ def main() -> None:
         default=[1.0],
         help="shares of the coefficients beyond the core fitted per step (train --hf-sample)",
     )
+    ap.add_argument(
+        "--max-points",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="most decoder points per chunk of a step (train --max-points); 0: the whole batch at once",
+    )
     ap.add_argument("--allocator", nargs="+", default=["default", "tuned"], choices=("default", "tuned"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--images", type=int, default=256, help="images timed per setting (after 3 warm-up steps)")
@@ -66,11 +74,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     print(
-        "| D | decoder width | hf share | batch | format | allocator | img/s | peak RSS GB |\n"
-        "|---|---|---|---|---|---|---|---|"
+        "| D | decoder width | hf share | batch | max points | format | allocator | img/s | peak RSS GB |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
-    for D, width, hf, B, fmt, alloc in itertools.product(
-        args.D, args.dec_width, args.hf_sample, args.batch, args.formats, args.allocator
+    for D, width, hf, B, mp, fmt, alloc in itertools.product(
+        args.D, args.dec_width, args.hf_sample, args.batch, args.max_points, args.formats, args.allocator
     ):
         out = subprocess.run(
             [
@@ -86,15 +94,18 @@ def main() -> None:
                 str(width),
                 str(hf),
                 str(Path(__file__).resolve().parent),
+                str(mp),
             ],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        r = {"D": D, "dec_width": width, "hf_sample": hf, "batch": B, "format": fmt, **json.loads(out.splitlines()[-1])}
+        r = {"D": D, "dec_width": width, "hf_sample": hf, "batch": B, "max_points": mp, "format": fmt}
+        r.update(json.loads(out.splitlines()[-1]))
         rows.append(r)
         print(
-            f"| {D} | {width} | {hf:g} | {B} | {fmt} | {'tuned' if r['allocator_tuned'] else 'default'} | "
+            f"| {D} | {width} | {hf:g} | {B} | {mp or 'all'} | {fmt} | "
+            f"{'tuned' if r['allocator_tuned'] else 'default'} | "
             f"{r['images_per_s']:.1f} | {r['peak_rss_gb']:.2f} |",
             flush=True,
         )

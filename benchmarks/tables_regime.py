@@ -70,6 +70,27 @@ def sampling_step_table(path: Path, root: Path) -> list[str]:
     return [*lines, "", _source(path, r["provenance"], root)]
 
 
+def chunk_step_table(path: Path, root: Path) -> list[str]:
+    """Per-step img/s and peak RSS with the whole batch in one pass and in chunks (``--max-points``)."""
+    r = _load(path)
+    rows: dict[tuple, dict] = {}
+    for x in r["rows"]:
+        rows.setdefault((x["D"], x["batch"], x["format"], x["hf_sample"]), {})[x["max_points"]] = x
+    lines = [
+        "| box | batch | format | share fitted | points per chunk | img/s | peak RSS GB | img/s vs one pass |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (D, B, fmt, hf), v in rows.items():
+        whole = v.get(0)
+        for mp, x in sorted(v.items(), key=lambda kv: kv[0] or float("inf"), reverse=True):
+            rel = f"{x['images_per_s'] / whole['images_per_s']:.2f}x" if whole and mp else "-"
+            lines.append(
+                f"| {D} | {B} | {fmt} | {hf:g} | {f'{mp:,}' if mp else 'all (one pass)'} | "
+                f"{x['images_per_s']:.2f} | {x['peak_rss_gb']:.2f} | {rel} |"
+            )
+    return [*lines, "", _source(path, r["provenance"], root)]
+
+
 def _flags(cmd: str) -> str:
     """The options that tell one ablation run from the others (what follows the common part)."""
     body = cmd.split("#")[0]
@@ -194,6 +215,8 @@ def regime_section(results: Path, root: Path) -> list[str]:
             out += [f"**{title}**", "", *fn(files[0], root), ""]
     for path in sorted(cpu.glob("step_throughput_hfsample*.json")):
         out += ["**Sampled high frequencies, one training step**", "", *sampling_step_table(path, root), ""]
+    for path in sorted(cpu.glob("step_throughput_chunks*.json")):
+        out += ["**Memory at 128 and 256 px: one training step in chunks**", "", *chunk_step_table(path, root), ""]
     demos = sorted(cpu.glob("demo_*.json"))
     if demos:
         out += ["**`bash scripts/demo.sh` (= `cryoscape demo`)**", "", *demo_table(demos, root), ""]

@@ -154,6 +154,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help=f"write weights and z every K epochs (the last epoch always) (default: {TrainConfig.checkpoint_every})",
     )
+    g.add_argument(
+        "--max-points",
+        type=int,
+        default=TrainConfig.max_points,
+        metavar="N",
+        help="most decoder points one pass evaluates (batch x points per image); a larger batch "
+        "runs in chunks whose gradients add up: the same step in less memory "
+        f"(default: {TrainConfig.max_points})",
+    )
     g.add_argument("--load", metavar="WEIGHTS", help="start from these weights (a weights.pt of another run)")
     g.add_argument("--overwrite", action="store_true", help="delete a previous run in OUTDIR and start over")
     g.add_argument(

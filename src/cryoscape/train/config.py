@@ -35,6 +35,8 @@ MARCH_START = 0.25
 #: Sampled high frequencies: every step fits all lattice points within this fraction of Nyquist and a
 #: random share (``TrainConfig.hf_sample``) of those beyond it.
 SAMPLE_CORE = 0.35
+#: Default most decoder points one chunk of a step evaluates (``TrainConfig.max_points``).
+MAX_POINTS = 65_536
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
 
@@ -111,6 +113,11 @@ class TrainConfig:
     #: the map nearly as well. Chosen on the demo-sized benchmarks (benchmarks/README.md,
     #: "Sampled high frequencies").
     hf_sample: float = 0.35
+    #: Most decoder points one forward pass evaluates (batch x points per image): a larger batch
+    #: runs in chunks whose gradients add up before the step, the same step in less memory
+    #: (:mod:`cryoscape.train.chunks`). Chosen on the 128 and 256 px step benchmarks
+    #: (benchmarks/README.md, "Memory at 128 and 256 px").
+    max_points: int = MAX_POINTS
     #: Refine each particle's pose (rotation and shift) with the model: see
     #: :mod:`cryoscape.train.poses`; refined poses are written with every checkpoint.
     refine_poses: bool = False
@@ -126,6 +133,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.freq_march must be a fraction of the run in [0, 1], got {self.freq_march}")
         if not 0.0 < self.hf_sample <= 1.0:
             raise ValueError(f"TrainConfig.hf_sample must be a share in (0, 1], got {self.hf_sample}")
+        if self.max_points < 1:
+            raise ValueError(f"TrainConfig.max_points must be >= 1, got {self.max_points}")
         if not 0.0 <= self.refine_from < 1.0:
             raise ValueError(f"TrainConfig.refine_from must be a fraction of the run in [0, 1), got {self.refine_from}")
 

@@ -31,6 +31,7 @@ from cryoscape.io.cryodrgn import cryodrgn_poses
 from cryoscape.model.config import ModelConfig
 from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
+from cryoscape.train.chunks import chunk_parts, forward_backward
 from cryoscape.train.config import DataConfig, TrainConfig, config_dict
 from cryoscape.train.distributed import BatchPart, DistContext, shard_order, split_rows
 from cryoscape.train.objective import LossModule, ReconObjective
@@ -161,15 +162,22 @@ class Trainer:
             with self.autocast:
                 self.poses.search(self.model, self.objective, idx, images, rot, shift, ctf, progress)
             rot, shift = self.poses.apply(idx, rot, shift)
-        with self.autocast:
-            loss, mse, kl = self.forward(images, rot, shift, ctf, gen, part)
         self.opt.zero_grad(set_to_none=True)
         # a part's loss is its share of the global mean and DDP averages over ranks: times W, the
         # averaged gradient is that of the global batch's mean, as in one process
-        self.scaler.scale(loss if part is None else loss * self.dist.world_size).backward()
+        W = 1 if part is None else self.dist.world_size
+        chunks = chunk_parts(len(images), self.objective.points_per_image, self.tcfg.max_points, part)
+        terms = forward_backward(
+            self.forward,
+            (images, rot, shift, ctf),
+            chunks,
+            gen,
+            self.autocast,
+            lambda loss: self.scaler.scale(loss * W).backward(),
+        )
         self.scaler.step(self.opt)
         self.scaler.update()
-        return loss.detach(), mse.detach(), kl.detach()
+        return terms
 
     def _batches(self, order: np.ndarray):
         """Yield ``(idx, images, part)`` per step: the batches of ``order`` (part None) in a single

@@ -98,6 +98,15 @@ class ReconObjective:
         steps = math.ceil(self._band * BAND_STEPS - 1e-9)  # the tolerance keeps exact multiples
         self.n_fit = self.pre.half.count_within(min(1.0, steps / BAND_STEPS))
 
+    @property
+    def points_per_image(self) -> int:
+        """Lattice points the decoder evaluates per image at the current band and share: what a
+        step's activations scale with."""
+        tail = self.n_fit - self.n_core
+        if self.hf_sample >= 1.0 or tail <= 0:
+            return self.n_fit
+        return self.n_core + min(tail, max(1, round(self.hf_sample * tail)))
+
     def __call__(
         self,
         model: ReconModel,

@@ -77,6 +77,7 @@ class RunConfig:
     pe_dim: int | None = ModelConfig.pe_dim
     epochs: int = TrainConfig.epochs
     batch_size: int = TrainConfig.batch_size
+    max_points: int = TrainConfig.max_points
     lr: float | None = None
     lr_schedule: str | None = None
     beta: float | None = None
@@ -101,6 +102,7 @@ class RunConfig:
             ("zdim", 0),
             ("epochs", 1),
             ("batch_size", 1),
+            ("max_points", 1),
             ("checkpoint_every", 1),
             ("num_workers", 0),
             ("enc_width", 1),
@@ -190,6 +192,7 @@ def plan_run(
     train_cfg = TrainConfig(
         epochs=run.epochs,
         batch_size=run.batch_size,
+        max_points=run.max_points,
         seed=run.seed,
         amp=run.amp,
         checkpoint_every=run.checkpoint_every,
