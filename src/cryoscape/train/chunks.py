@@ -61,7 +61,7 @@ def forward_backward(
     sums = [torch.zeros((), device=batch[0].device) for _ in range(3)]
     for i, part in enumerate(chunks):
         assert part is not None
-        if generator is not None:
+        if generator is not None and state is not None:
             generator.set_state(state)  # every chunk draws its rows of the whole batch's draw
         rows = slice(part.offset - start, part.offset - start + part.size)
         images, rot, shift, ctf = (None if x is None else x[rows] for x in batch)
