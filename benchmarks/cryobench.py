@@ -47,8 +47,9 @@ CRYOSCAPE_VARIANTS = {"cryoscape": [], "cryoscape-fp32": ["--no-amp"]}
 
 
 def is_cryoscape(tool: str) -> bool:
-    """Whether ``tool`` names a cryoscape setting (the rest are cryoDRGN's, :data:`DRGN`)."""
-    return tool in CRYOSCAPE_VARIANTS
+    """Whether ``tool`` names a cryoscape setting (the rest are cryoDRGN's, :data:`DRGN`); ``merge
+    --rename`` may give a trial setting its own ``cryoscape-...`` name."""
+    return tool in CRYOSCAPE_VARIANTS or tool.startswith("cryoscape-")
 
 
 #: Compositional states: (hinge t, extra domain present); 8 states as in a small Ribosembly
@@ -382,6 +383,12 @@ def merge(args: argparse.Namespace) -> None:
     import cryobench_score as score
 
     parts = [(Path(f), json.loads(Path(f).read_text())) for f in args.parts]
+    for spec in args.rename:  # FILE=NAME: that file's one tool goes by NAME
+        f, name = spec.rsplit("=", 1)
+        r = next((r for p, r in parts if p == Path(f)), None)
+        if r is None or len(r["tools"]) != 1 or not name.startswith("cryoscape-"):
+            sys.exit(f"--rename {spec}: needs one of the parts, holding one tool, and a name cryoscape-...")
+        r["tools"] = {name: next(iter(r["tools"].values()))}
     first = parts[0][1]
     for f, r in parts[1:]:
         for key in ("kind", "n", "D", "render_D", "snr_at_render_D", "epochs", "threads", "metric"):
@@ -566,6 +573,13 @@ def main() -> None:
     p.add_argument("parts", nargs="+", help="results files of run")
     p.add_argument("--data", required=True, help="the dataset folder the runs used (for scoring checkpoints)")
     p.add_argument("--label", default="full")
+    p.add_argument(
+        "--rename",
+        nargs="*",
+        default=[],
+        metavar="FILE=NAME",
+        help="a part holding one trial cryoscape setting: its tool goes by NAME (cryoscape-...)",
+    )
     p.add_argument("--note", default="", help="how the parts ran (cores, times), kept in the file")
     p.add_argument("--cryodrgn", default="/work/venv-cryodrgn/bin/cryodrgn", help="cryodrgn executable (its version)")
     p.add_argument("-o", "--out", required=True)

@@ -22,6 +22,7 @@ BEGIN, END = "<!-- cryobench:begin -->", "<!-- cryobench:end -->"
 NAMES = {
     "cryoscape": "cryoscape (defaults)",
     "cryoscape-fp32": "cryoscape (defaults, autocast off: fp32)",
+    "cryoscape-enc-crop-32": "cryoscape --enc-crop 32 (a trial, dropped)",
     "cryodrgn-cpu": "cryoDRGN 256x3, b 8",
     "cryodrgn-default": "cryoDRGN defaults (1024x3, b 8)",
 }
