@@ -391,7 +391,7 @@ def merge(args: argparse.Namespace) -> None:
         r["tools"] = {name: next(iter(r["tools"].values()))}
     first = parts[0][1]
     for f, r in parts[1:]:
-        for key in ("kind", "n", "D", "render_D", "snr_at_render_D", "epochs", "threads", "metric"):
+        for key in ("kind", "n", "D", "render_D", "snr_at_render_D", "threads", "metric"):
             if r[key] != first[key]:
                 sys.exit(f"{f}: {key} {r[key]!r} differs from {parts[0][0]}'s {first[key]!r}")
     tools = {t: x for _, r in parts for t, x in r["tools"].items()}
@@ -428,6 +428,7 @@ def merge(args: argparse.Namespace) -> None:
     res = {
         **{k: v for k, v in first.items() if k not in ("tools", "provenance", "time_to_cryodrgn_final")},
         "label": args.label,
+        "epochs": max(r["epochs"] for _, r in parts),  # each tool's own: tools[...]["epochs"]
         "tools": tools,
         "time_to_cryodrgn_final": reach,
         "parts": [{"file": f.name, "tools": list(r["tools"]), "provenance": r["provenance"]} for f, r in parts],
