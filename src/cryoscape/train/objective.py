@@ -102,10 +102,17 @@ class ReconObjective:
     def points_per_image(self) -> int:
         """Lattice points the decoder evaluates per image at the current band and share: what a
         step's activations scale with."""
-        tail = self.n_fit - self.n_core
-        if self.hf_sample >= 1.0 or tail <= 0:
-            return self.n_fit
-        return self.n_core + min(tail, max(1, round(self.hf_sample * tail)))
+        k = self._tail_sampled(self.n_fit)
+        return self.n_fit if k is None else self.n_core + k
+
+    def _tail_sampled(self, n: int) -> int | None:
+        """How many of a band's ``n - n_core`` points beyond the core each image fits per step;
+        None where it fits all of them (no sampling)."""
+        tail = n - self.n_core
+        k = round(self.hf_sample * tail)
+        if self.hf_sample >= 1.0 or tail <= 0 or k >= tail:
+            return None
+        return max(k, 1)
 
     def __call__(
         self,
@@ -155,11 +162,10 @@ class ReconObjective:
         """``(b, m)`` indices of the points each image fits this step (the core's, then a random
         share of the band's tail) and the tail's weight; ``(None, 1)`` where every point of the
         band is fitted. For a part: its rows of the draw for the whole global batch."""
-        core, tail = self.n_core, n - self.n_core
-        k = round(self.hf_sample * tail)
-        if self.hf_sample >= 1.0 or tail <= 0 or k >= tail:
+        k = self._tail_sampled(n)
+        if k is None:
             return None, 1.0
-        k = max(k, 1)
+        core, tail = self.n_core, n - self.n_core
         device = self.pre.half.freqs.device
         keys = _part_draw(lambda rows: torch.rand((rows, tail), generator=generator, device=device), b, part)
         pick = keys.topk(k, dim=1, sorted=False).indices + core
