@@ -22,7 +22,7 @@ BEGIN, END = "<!-- cryobench:begin -->", "<!-- cryobench:end -->"
 NAMES = {
     "cryoscape": "cryoscape (defaults)",
     "cryoscape-fp32": "cryoscape (defaults, autocast off: fp32)",
-    "cryoscape-enc-crop-32": "cryoscape --enc-crop 32 (a trial, dropped)",
+    "cryoscape-enc-crop-32": "cryoscape --enc-crop 32 (a trial, dropped; the option is gone)",
     "cryoscape-n12": "cryoscape -n 12 (a trial)",
     "cryoscape-fp32-n12": "cryoscape -n 12, autocast off: fp32 (a trial)",
     "cryodrgn-cpu": "cryoDRGN 256x3, b 8",

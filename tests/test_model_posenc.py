@@ -95,3 +95,11 @@ def test_config_rejects_bad_values(kw):
 def test_config_from_dict_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown"):
         ModelConfig.from_dict({"D": 16, "zdimm": 2})
+
+
+def test_config_from_dict_reads_an_unset_dropped_trial_option():
+    """Configs written while ``--enc-crop`` (a dropped trial) existed carry ``enc_crop: null``:
+    unset, they describe today's model; set, they describe one this code cannot build."""
+    assert ModelConfig.from_dict({"D": 16, "zdim": 2, "enc_crop": None}) == ModelConfig(D=16, zdim=2)
+    with pytest.raises(ValueError, match="enc_crop"):
+        ModelConfig.from_dict({"D": 16, "zdim": 2, "enc_crop": 8})

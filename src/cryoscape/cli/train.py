@@ -110,13 +110,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
     m = ModelConfig
     g.add_argument("--enc-width", type=int, default=m.enc_width, help=f"encoder hidden width (default: {m.enc_width})")
     g.add_argument("--enc-depth", type=int, default=m.enc_depth, help=f"encoder hidden layers (default: {m.enc_depth})")
-    g.add_argument(
-        "--enc-crop",
-        type=int,
-        metavar="PX",
-        help="the encoder sees the images Fourier-cropped to this even box (their low frequencies) "
-        "(default: the whole box)",
-    )
     g.add_argument("--dec-width", type=int, default=m.dec_width, help=f"decoder hidden width (default: {m.dec_width})")
     g.add_argument("--dec-depth", type=int, default=m.dec_depth, help=f"decoder hidden layers (default: {m.dec_depth})")
     g.add_argument(

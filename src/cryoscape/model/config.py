@@ -23,10 +23,6 @@ class ModelConfig:
     pe_dim: int | None = None  # number of frequencies (default D // 2)
     pe_sigma: float = 0.5  # gaussian features scale
     activation: str = "relu"
-    #: The encoder sees the images Fourier-cropped to this box (an even number of px, at most
-    #: ``D``): their low frequencies, where a particle's conformation shows at cryo-EM SNRs. None:
-    #: the whole box (configs written before it existed).
-    enc_crop: int | None = None
 
     def __post_init__(self) -> None:
         if self.D < 2 or self.D % 2:
@@ -37,8 +33,6 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.pe_type must be 'geom' or 'gaussian', got {self.pe_type!r}")
         if min(self.enc_width, self.enc_depth, self.dec_width, self.dec_depth) < 1:
             raise ValueError("ModelConfig widths and depths must be >= 1")
-        if self.enc_crop is not None and not (2 <= self.enc_crop <= self.D and self.enc_crop % 2 == 0):
-            raise ValueError(f"ModelConfig.enc_crop must be an even box of 2..D={self.D} px, got {self.enc_crop}")
         if self.pe_dim is not None and self.pe_dim < 1:
             raise ValueError(f"ModelConfig.pe_dim must be >= 1, got {self.pe_dim}")
 
@@ -55,6 +49,8 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> ModelConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error so typos do not pass silently."""
         known = {f.name for f in fields(cls)}
+        if "enc_crop" in d and d["enc_crop"] is None:  # written by code with a dropped trial option, unset
+            d = {k: v for k, v in d.items() if k != "enc_crop"}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown ModelConfig keys: {sorted(unknown)}")

@@ -71,7 +71,6 @@ class RunConfig:
     lazy: bool | None = None
     enc_width: int = ModelConfig.enc_width
     enc_depth: int = ModelConfig.enc_depth
-    enc_crop: int | None = ModelConfig.enc_crop
     dec_width: int = ModelConfig.dec_width
     dec_depth: int = ModelConfig.dec_depth
     pe_type: str = ModelConfig.pe_type
@@ -204,14 +203,11 @@ def plan_run(
         load=_abs(run.load),
         **kept,
     )
-    if run.enc_crop is not None and not (2 <= run.enc_crop <= data.D and run.enc_crop % 2 == 0):
-        raise InputError(f"--enc-crop must be an even box of 2..{data.D} px (the training box), got {run.enc_crop}")
     model_cfg = ModelConfig(
         D=data.D,
         zdim=run.zdim,
         enc_width=run.enc_width,
         enc_depth=run.enc_depth,
-        enc_crop=run.enc_crop,
         dec_width=run.dec_width,
         dec_depth=run.dec_depth,
         pe_type=run.pe_type,
