@@ -121,8 +121,9 @@ class TrainConfig:
     #: Refine each particle's pose (rotation and shift) with the model: see
     #: :mod:`cryoscape.train.poses`; refined poses are written with every checkpoint.
     refine_poses: bool = False
-    #: Fraction of the run after which the pose corrections start moving (the map is coarse before).
-    refine_from: float = 0.2
+    #: Fraction of the run after which the pose corrections start moving (the map is coarse before;
+    #: the low band the search starts on needs only a coarse one: :data:`cryoscape.train.poses.SEARCH_BAND`).
+    refine_from: float = 0.05
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
