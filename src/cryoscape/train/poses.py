@@ -48,8 +48,8 @@ POSE_SIGMA_PX = 1.5
 #: benchmarks/README.md): searched against a map trained on the true poses, 0.7 of Nyquist does
 #: not move the rotations (5.97 -> 5.40 deg median, p90 growing) where 0.35 brings them to 2.7;
 #: in training, where the map is blurred by the errors, 0.35 fixed ended at latent Spearman
-#: 0.42, 0.25 -> 0.45 at 0.64 and this band, from 5% of the run, passed 0.84 by epoch 12
-#: (0.35 -> 0.7 from 20%: 0.08). The shifts gain the most; see docs/poses.md.
+#: 0.42, 0.25 -> 0.45 was at 0.64 by epoch 15 and this band, from 5% of the run, passed 0.84 by
+#: epoch 12 (0.35 -> 0.7 from 20%: 0.08 at the end). The shifts gain the most; see docs/poses.md.
 SEARCH_BAND = (0.2, 0.35)
 #: Levenberg-Marquardt steps per visit (a particle's batch comes once per epoch).
 STEPS_PER_VISIT = 3
