@@ -232,15 +232,14 @@ def pose_tables(path: Path, root: Path) -> list[str]:
         "rotation error at the end, median / p90 (deg) | shift error at the end, median (px) | wall s | peak RSS GB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    runs, shown = [], set()
+    runs, rows = [], []  # rows: (kind, level, run order, line), sorted so each level's runs are together
+    order = {"plain": 1, "refined": 2, "cryodrgn_pose_sgd": 3}
     for f in files:
         r = _load(f)
         runs.append(r)
         kind = r["settings"]["kind"]
-
-        if r.get("true_poses") and kind not in shown:  # the same images and run in every file of a kind
-            shown.add(kind)
-            lines.append(_pose_row(kind, "true poses", "0 / 0", r["true_poses"]))
+        if r.get("true_poses") and not any(x[0] == kind and x[1] == 0 for x in rows):
+            rows.append((kind, 0.0, 0, _pose_row(kind, "true poses", "0 / 0", r["true_poses"])))  # once per kind
         for lv in r["levels"]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
             for key, label in (
@@ -249,7 +248,8 @@ def pose_tables(path: Path, root: Path) -> list[str]:
                 ("cryodrgn_pose_sgd", "cryoDRGN --do-pose-sgd (256 x 3)"),
             ):
                 if lv.get(key):
-                    lines.append(_pose_row(kind, label, given, lv[key]))
+                    rows.append((kind, lv["rot_error_deg"], order[key], _pose_row(kind, label, given, lv[key])))
+    lines += [x[3] for x in sorted(rows, key=lambda x: x[:3])]
     st = runs[0]["settings"]
     lines += [
         "",
