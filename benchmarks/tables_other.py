@@ -232,14 +232,16 @@ def pose_tables(path: Path, root: Path) -> list[str]:
         "rotation error at the end, median / p90 (deg) | shift error at the end, median (px) | wall s | peak RSS GB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    runs, rows = [], []  # rows: (kind, level, run order, line), sorted so each level's runs are together
+    runs, shown = [], set()
+    rows = []  # (kind, level, run order, line): sorted, each level's runs come together
     order = {"plain": 1, "refined": 2, "cryodrgn_pose_sgd": 3}
     for f in files:
         r = _load(f)
         runs.append(r)
         kind = r["settings"]["kind"]
-        if r.get("true_poses") and not any(x[0] == kind and x[1] == 0 for x in rows):
-            rows.append((kind, 0.0, 0, _pose_row(kind, "true poses", "0 / 0", r["true_poses"])))  # once per kind
+        if r.get("true_poses") and kind not in shown:  # the same images and run in every file of a kind
+            shown.add(kind)
+            rows.append((kind, 0.0, 0, _pose_row(kind, "true poses", "0 / 0", r["true_poses"])))
         for lv in r["levels"]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
             for key, label in (
