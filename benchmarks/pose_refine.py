@@ -103,10 +103,20 @@ def main() -> None:
     ap.add_argument(
         "--only-cryodrgn", action="store_true", help="run cryoDRGN alone (the cryoscape runs are in another file)"
     )
+    ap.add_argument(
+        "--only-refined",
+        action="store_true",
+        help="run the --refine-poses runs alone (the true-pose and plain runs, which refinement does not "
+        "change, are in another file): a newer refinement measured on the same data",
+    )
+    ap.add_argument("--label", help="what the table calls this file's refined runs (default: --refine-poses)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pose_refine_"))
     if args.only_cryodrgn and not args.cryodrgn:
         ap.error("--only-cryodrgn needs --cryodrgn")
+    if args.only_cryodrgn and args.only_refined:
+        ap.error("--only-cryodrgn and --only-refined exclude each other")
+    only = args.only_cryodrgn or args.only_refined
     t0, levels, true = time.time(), [], None
     for deg in args.errors:
         sim = work / f"sim{deg:g}"
@@ -124,7 +134,7 @@ def main() -> None:
             str(args.snr),
         ]
         measure(cli(*sim_cmd, *opts, "-o", str(sim)), work / "sim.log")
-        if not levels and not args.only_cryodrgn:
+        if not levels and not only:
             true = train(sim, work / "true", sim / "poses_true.pkl", [], args, work)
             print(json.dumps({"true_poses": true}), flush=True)
         row = {
@@ -132,7 +142,7 @@ def main() -> None:
             "shift_error_px": args.shift_error,
             "poses_start": pose_error(sim / "poses.pkl", sim),
         }
-        if not args.only_cryodrgn:
+        if not only:
             row["plain"] = train(sim, work / f"plain{deg:g}", sim / "poses.pkl", [], args, work)
         if not args.only_cryodrgn and (args.refine_at is None or deg in args.refine_at):
             row["refined"] = train(sim, work / f"refine{deg:g}", sim / "poses.pkl", ["--refine-poses"], args, work)

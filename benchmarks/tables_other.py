@@ -246,7 +246,7 @@ def pose_tables(path: Path, root: Path) -> list[str]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
             for key, label in (
                 ("plain", "given poses"),
-                ("refined", "--refine-poses"),
+                ("refined", r["settings"].get("label") or "--refine-poses"),
                 ("cryodrgn_pose_sgd", "cryoDRGN --do-pose-sgd (256 x 3)"),
             ):
                 if lv.get(key):

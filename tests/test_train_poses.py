@@ -59,38 +59,85 @@ class _KnownMap(torch.nn.Module):
         return sample_volume(self.proj.vol_ft, coords)
 
 
-def test_search_against_a_known_map_recovers_rotations_and_shifts():
-    """Noise-free images of a known map, poses 6 degrees and 1 px off (median): the search, given
-    the map, brings both errors down to a fraction (the contract of cryoscape.train.poses)."""
+def _known_map_case(n: int = 64, D: int = 32, deg: float = 6.0, px: float = 1.0):
+    """Noise-free images of a known map and poses off by ``deg`` / ``px`` (median): the model, the
+    objective, the images, the true and the given poses and the CTFs."""
     from helpers import ctf_params, smooth_volume
 
     from cryoscape.data.preprocess import Preprocessor
     from cryoscape.geometry import random_rotations
     from cryoscape.sim.pose_error import perturb_poses
     from cryoscape.train.objective import ReconObjective
-    from cryoscape.train.poses import PoseRefiner
 
     rng = np.random.default_rng(0)
-    D, n, psize = 32, 64, 3.0
+    psize = 3.0
     model = _KnownMap(smooth_volume(D, rng))
     rot = torch.from_numpy(random_rotations(n, rng)).float()
     shift = torch.from_numpy(rng.uniform(-2, 2, (n, 2))).float()
     ctf = torch.from_numpy(ctf_params(n, rng)).float()
     images = model.proj.project(rot, shift, ctf, psize)
-    given = perturb_poses(rot.numpy().astype(np.float64), shift.numpy().astype(np.float64), 6.0, 1.0, rng)
+    given = perturb_poses(rot.numpy().astype(np.float64), shift.numpy().astype(np.float64), deg, px, rng)
     rot0, shift0 = torch.from_numpy(given.rotations).float(), torch.from_numpy(given.shifts_px).float()
-    objective = ReconObjective(Preprocessor(D, 1.0), psize, 1.0)
-    ref = PoseRefiner(n, torch.device("cpu"), 0.0)
-    idx = torch.arange(n)
+    return model, ReconObjective(Preprocessor(D, 1.0), psize, 1.0), images, (rot, shift), (rot0, shift0), ctf
+
+
+def _errors(ref, given, truth) -> tuple[float, float]:
+    """Median rotation (deg) and shift (px) error of ``ref``'s corrected poses."""
+    r, s = ref.corrected(*given)
+    return float(np.median(_angles_deg(r.numpy(), truth[0].numpy()))), float((s - truth[1]).norm(dim=1).median())
+
+
+def test_search_against_a_known_map_recovers_rotations_and_shifts():
+    """Noise-free images of a known map, poses 6 degrees and 1 px off (median): the search, given
+    the map, brings both errors down to a fraction (the contract of cryoscape.train.poses)."""
+    from cryoscape.train.poses import PoseRefiner
+
+    model, objective, images, truth, given, ctf = _known_map_case()
+    ref = PoseRefiner(len(images), torch.device("cpu"), 0.0)
+    idx = torch.arange(len(images))
     errors = []
     for visit in range(6):
-        r, s = ref.corrected(rot0, shift0)
-        errors.append((np.median(_angles_deg(r.numpy(), rot.numpy())), float((s - shift).norm(dim=1).median())))
-        ref.search(model, objective, idx, images, rot0, shift0, ctf, visit / 5)
-    r, s = ref.corrected(rot0, shift0)
-    rot_end, shift_end = np.median(_angles_deg(r.numpy(), rot.numpy())), float((s - shift).norm(dim=1).median())
+        errors.append(_errors(ref, given, truth))
+        ref.search(model, objective, idx, images, *given, ctf, visit / 5)
+    rot_end, shift_end = _errors(ref, given, truth)
     assert errors[0][0] > 5 and rot_end < errors[0][0] / 3, errors
     assert shift_end < errors[0][1] / 3, errors
+
+
+def test_shifts_are_refined_first_and_the_rotations_from_their_own_start():
+    """Before ``rotations_from`` only the shifts move (each step one decoder pass cheaper per
+    rotation axis); from it on the rotations follow, as in the search test above."""
+    from cryoscape.train.poses import PoseRefiner
+
+    model, objective, images, truth, given, ctf = _known_map_case()
+    ref = PoseRefiner(len(images), torch.device("cpu"), 0.0, rotations_from=0.5)
+    idx = torch.arange(len(images))
+    start = _errors(ref, given, truth)
+    for progress in (0.0, 0.2, 0.4):
+        ref.search(model, objective, idx, images, *given, ctf, progress)
+    assert torch.count_nonzero(ref.table.rot) == 0
+    shifted = _errors(ref, given, truth)
+    assert shifted[0] == start[0] and shifted[1] < start[1] / 2, (start, shifted)
+    for progress in (0.5, 0.6, 0.8, 1.0):
+        ref.search(model, objective, idx, images, *given, ctf, progress)
+    end = _errors(ref, given, truth)
+    assert end[0] < start[0] / 3 and end[1] < start[1] / 3, (start, shifted, end)
+
+
+def test_configs_written_before_shifts_first_resume_with_rotations_from_the_start(tmp_path):
+    import yaml
+
+    from cryoscape.model.config import ModelConfig
+    from cryoscape.train.config import DataConfig, TrainConfig, load_config, save_config
+
+    train = TrainConfig(refine_poses=True, refine_from=0.1)
+    assert train.refine_rotations_from == 0.3  # the default now
+    data = DataConfig(particles="p.star", D=16, psize_A=1.0, n_particles=1)
+    path = save_config(tmp_path, ModelConfig(D=16), data, train)
+    raw = yaml.safe_load(path.read_text())
+    del raw["train"]["refine_rotations_from"]  # as older runs wrote it
+    path.write_text(yaml.safe_dump(raw))
+    assert load_config(path)[2].refine_rotations_from == 0.1
 
 
 def _perturbed(tmp_path, deg: float, px: float, n: int = 400, D: int = 16):
@@ -159,3 +206,5 @@ def test_refine_from_out_of_range_is_a_one_line_error(tmp_path, capsys):
     star, _, _ = _perturbed(tmp_path, 3.0, 0.5, n=20)
     rc = cli(["train", str(star), "-o", str(tmp_path / "r"), "--zdim", "0", "--refine-poses", "--refine-from", "1.5"])
     assert rc != 0 and "--refine-from must be a fraction" in capsys.readouterr().err
+    rc = cli(["train", str(star), "-o", str(tmp_path / "r"), "--zdim", "0", "--refine-rotations-from", "-0.1"])
+    assert rc != 0 and "--refine-rotations-from must be a fraction" in capsys.readouterr().err

@@ -106,6 +106,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
         metavar="FRACTION",
         help=f"start refining poses after this fraction of the run (default: {TrainConfig.refine_from:g})",
     )
+    g.add_argument(
+        "--refine-rotations-from",
+        type=float,
+        metavar="FRACTION",
+        help="refine the rotations too after this fraction of the run; before, the shifts alone; 1: shifts "
+        f"only (default: {TrainConfig.refine_rotations_from:g})",
+    )
     g = p.add_argument_group("architecture")
     m = ModelConfig
     g.add_argument("--enc-width", type=int, default=m.enc_width, help=f"encoder hidden width (default: {m.enc_width})")

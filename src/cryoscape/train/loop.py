@@ -103,7 +103,11 @@ class Trainer:
         self.objective = ReconObjective(
             pre, data_cfg.psize_A, train_cfg.beta_at(model_cfg.zdim, 0.0), train_cfg.hf_sample
         )
-        self.poses = PoseRefiner(len(data), self.device, train_cfg.refine_from) if train_cfg.refine_poses else None
+        self.poses = (
+            PoseRefiner(len(data), self.device, train_cfg.refine_from, train_cfg.refine_rotations_from)
+            if train_cfg.refine_poses
+            else None
+        )
         if self.poses is not None and self.dist.enabled:
             raise InputError("--refine-poses does not run under torchrun yet: train in one process")
         self.loss_module = LossModule(self.model, self.objective)

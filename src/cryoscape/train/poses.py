@@ -9,6 +9,10 @@ data term ``|r|^2``, on the lattice points within a band of Nyquist that widens 
 refinement goes on, :data:`SEARCH_BAND`), plus a Gaussian prior around the consensus pose (:data:`POSE_SIGMA_DEG`,
 :data:`POSE_SIGMA_PX`), which keeps it from drifting where the image says little.
 
+Shifts first: until ``TrainConfig.refine_rotations_from`` only the shift moves. A rotation
+searched while the shift is still a pixel or more off turns to make up for it; the map then
+learns the turned poses and holds the rotations there (docs/poses.md, "Shifts first").
+
 The residual's derivatives: by finite differences of the decoder for the three rotation
 components, and exactly for the shift (a shift ``d`` multiplies the centred transform by
 ``exp(-2 pi i k.d)``). A step solves ``(H + mu diag H) delta = -g`` with ``H = 2 Re(J^H J) + prior``,
@@ -19,8 +23,8 @@ fell, then grew back past the start); a compass search (the best of +-2 degrees 
 was slow (many visits per degree); Gauss-Newton uses the same forward passes to find direction
 and size at once.
 
-Cost: forward passes only (no backward), ``1 + 3 + 1`` decoder evaluations per image and step,
-on the band's low-frequency points.
+Cost: forward passes only (no backward), ``1 + 3 + 1`` decoder evaluations per image and step
+(``1 + 1`` while only the shift moves), on the band's low-frequency points.
 """
 
 from __future__ import annotations
@@ -81,6 +85,12 @@ class _Fit:
             pred = pred * self.ctf[:, None]
         return pred - data[:, None]
 
+    def shift_jacobian(self, w: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r: (B, n), J: (B, n, 2))``: :meth:`jacobian`'s shift columns alone (one decoder pass)."""
+        data = self.shifted(t)
+        r = self.residual(w[:, None], data)[:, 0]
+        return r, ((2j * math.pi) * self.freqs.T[None] * data[:, None]).to(r.dtype).transpose(1, 2)
+
     def jacobian(self, w: torch.Tensor, t: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r: (B, n), J: (B, n, 5))`` at ``w: (B, 3)``, ``t: (B, 2)``: rotation columns by forward
         differences of step ``h`` (radians), shift columns exactly."""
@@ -96,16 +106,21 @@ class _Fit:
 class PoseRefiner:
     """The corrections of ``n`` particles, their damping and schedule."""
 
-    def __init__(self, n: int, device: torch.device, refine_from: float) -> None:
+    def __init__(self, n: int, device: torch.device, refine_from: float, rotations_from: float | None = None) -> None:
         self.table = PoseCorrection(n).to(device)
         self.mu = torch.full((n,), MU_START, device=device)
         self.refine_from = float(refine_from)
+        self.rotations_from = self.refine_from if rotations_from is None else float(rotations_from)
         sr, st = math.radians(POSE_SIGMA_DEG), POSE_SIGMA_PX
         self.prior = torch.tensor([1 / sr**2] * 3 + [1 / st**2] * 2, device=device)  # precisions
         self.cap = torch.tensor([math.radians(MAX_STEP_DEG)] * 3 + [MAX_STEP_PX] * 2, device=device)
 
     def active(self, progress: float) -> bool:
         return progress >= self.refine_from
+
+    def rotating(self, progress: float) -> bool:
+        """Whether the rotations are refined yet (the shifts are, from :meth:`active` on)."""
+        return progress >= self.rotations_from
 
     def band(self, progress: float) -> float:
         """The search band at ``progress`` (fraction of the run): see :data:`SEARCH_BAND`."""
@@ -133,23 +148,30 @@ class PoseRefiner:
         z = model.encode(enc)[0].float() if model.zdim > 0 else None
         c = None if ctf is None else compute_ctf(objective.freqs_A[:n], ctf)
         fit = _Fit(model, pre.half.freqs[:n], data[:, :n], z, rot0, t_data, c)
+        rotate = self.rotating(progress)
         for _ in range(STEPS_PER_VISIT):
-            self._step(idx, fit)
+            self._step(idx, fit, rotate)
 
     def _cost(self, r: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         return r.abs().square().sum(-1).float() + 0.5 * (p * p * self.prior).sum(-1)
 
-    def _step(self, idx: torch.Tensor, fit: _Fit) -> None:
+    def _step(self, idx: torch.Tensor, fit: _Fit, rotate: bool = True) -> None:
         p = torch.cat([self.table.rot[idx], self.table.shift[idx]], dim=1)  # (B, 5)
-        r, J = fit.jacobian(p[:, :3], p[:, 3:], math.radians(FD_DEG))
+        if rotate:
+            r, J = fit.jacobian(p[:, :3], p[:, 3:], math.radians(FD_DEG))
+        else:
+            r, J = fit.shift_jacobian(p[:, :3], p[:, 3:])
+        free = slice(0, 5) if rotate else slice(3, 5)
         J, r = J.to(torch.complex64), r.to(torch.complex64)
-        H = 2 * (J.conj().transpose(1, 2) @ J).real + torch.diag(self.prior)
-        g = 2 * (J.conj().transpose(1, 2) @ r[..., None]).real[..., 0] + p * self.prior
+        prior, cap = self.prior[free], self.cap[free]
+        H = 2 * (J.conj().transpose(1, 2) @ J).real + torch.diag(prior)
+        g = 2 * (J.conj().transpose(1, 2) @ r[..., None]).real[..., 0] + p[:, free] * prior
         mu = self.mu[idx]
         damped = H + mu[:, None, None] * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))
         delta = -torch.linalg.solve(damped, g)
-        delta = delta * torch.clamp(self.cap / delta.abs().clamp_min(1e-12), max=1.0).amin(1, keepdim=True)
-        new = p + delta
+        delta = delta * torch.clamp(cap / delta.abs().clamp_min(1e-12), max=1.0).amin(1, keepdim=True)
+        new = p.clone()
+        new[:, free] += delta
         before = self._cost(r, p)
         after = self._cost(fit.residual(new[:, None, :3], fit.shifted(new[:, 3:]))[:, 0], new)
         keep = after < before

@@ -44,6 +44,7 @@ KEPT_ON_RESUME = {
     "hf_sample": float,
     "refine_poses": bool,
     "refine_from": float,
+    "refine_rotations_from": float,
 }
 
 
@@ -86,6 +87,7 @@ class RunConfig:
     hf_sample: float | None = None
     refine_poses: bool | None = None
     refine_from: float | None = None
+    refine_rotations_from: float | None = None
     amp: bool | None = TrainConfig.amp
     seed: int = TrainConfig.seed
     checkpoint_every: int = TrainConfig.checkpoint_every
@@ -120,6 +122,10 @@ class RunConfig:
             raise InputError(f"--hf-sample must be a share in (0, 1], got {self.hf_sample}")
         if self.refine_from is not None and not 0.0 <= self.refine_from < 1.0:
             raise InputError(f"--refine-from must be a fraction of the run in [0, 1), got {self.refine_from}")
+        if self.refine_rotations_from is not None and not 0.0 <= self.refine_rotations_from <= 1.0:
+            raise InputError(
+                f"--refine-rotations-from must be a fraction of the run in [0, 1], got {self.refine_rotations_from}"
+            )
         if self.beta_warmup is not None and self.beta_warmup < 0:
             raise InputError(f"--beta-warmup must be >= 0 images, got {self.beta_warmup}")
         if self.pe_dim is not None and self.pe_dim < 1:
