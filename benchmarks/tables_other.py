@@ -262,6 +262,34 @@ def pose_tables(path: Path, root: Path) -> list[str]:
     return lines + [_source(f, r["provenance"], root) for f, r in zip(files, runs)]
 
 
+def pose_crb_table(path: Path, root: Path) -> list[str]:
+    """The Cramer-Rao bound of each particle's pose per band: every ``pose_crb_*.json`` beside ``path``."""
+    files = sorted(path.parent.glob("pose_crb_*.json"))
+    lines = [
+        "| data | band (of Nyquist) | points per image | rotation bound, median / p90 (deg) | "
+        "shift bound, median / p90 (px) | noise power (median) |",
+        "|---|---|---|---|---|---|",
+    ]
+    runs = [_load(f) for f in files]
+    for r in runs:
+        st = r["settings"]
+        for b in r["bands"]:
+            lines.append(
+                f"| {st['kind']} | {b['band']:g} | {b['points']:,} "
+                f"| {b['rot_median_deg']:.2f} / {b['rot_p90_deg']:.2f} "
+                f"| {b['shift_median_px']:.3f} / {b['shift_p90_px']:.3f} | {b['noise_power_median']:.2f} |"
+            )
+    st = runs[0]["settings"]
+    lines += [
+        "",
+        f"{st['particles']} particles of each set at their true poses, the map trained on the true poses "
+        f"({st['n']:,} particles, {st['D']} px, SNR {st['snr']:g}, cryoscape's defaults); "
+        f"{st['draws']} draws per particle from the bound.",
+        "",
+    ]
+    return lines + [_source(f, r["provenance"], root) for f, r in zip(files, runs)]
+
+
 #: marker name -> (results file, table function)
 SECTIONS = {
     "profile": ("cpu/profile_step.json", profile_tables),
@@ -272,4 +300,5 @@ SECTIONS = {
     "states": ("cpu/states_junk.json", states_junk_tables),
     "reproduce": ("cpu/reproduce_continuous.json", reproduce_tables),
     "poses": ("cpu/pose_refine_continuous_6.json", pose_tables),
+    "pose-crb": ("cpu/pose_crb_continuous.json", pose_crb_table),
 }

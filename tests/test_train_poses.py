@@ -208,3 +208,24 @@ def test_refine_from_out_of_range_is_a_one_line_error(tmp_path, capsys):
     assert rc != 0 and "--refine-from must be a fraction" in capsys.readouterr().err
     rc = cli(["train", str(star), "-o", str(tmp_path / "r"), "--zdim", "0", "--refine-rotations-from", "-0.1"])
     assert rc != 0 and "--refine-rotations-from must be a fraction" in capsys.readouterr().err
+
+
+def test_fisher_information_predicts_the_spread_of_the_pose_estimates():
+    """Noisy images of a known map, searched from their true poses with no prior: the estimates
+    scatter as the Cramer-Rao bound says an efficient estimator does, ``E[e^T F e] = 5`` for the
+    five pose parameters. A wrong sign, scale or noise power in ``F`` moves it far from 5."""
+    from cryoscape.train.poses import PoseRefiner, fisher_information
+
+    model, objective, images, truth, _, ctf = _known_map_case(n=96)
+    torch.manual_seed(1)
+    noisy = images + 0.25 * images.std() * torch.randn_like(images)
+    ref = PoseRefiner(len(images), torch.device("cpu"), 0.0)
+    ref.prior.fill_(1e-9)  # the likelihood alone: an unbiased (ML) estimate
+    idx = torch.arange(len(images))
+    for _ in range(4):
+        ref.search(model, objective, idx, noisy, *truth, ctf, 1.0)
+    e = torch.cat([ref.table.rot, ref.table.shift], dim=1).double()  # the estimates' errors
+    F, power = fisher_information(model, objective, noisy, *truth, ctf, ref.band(1.0))
+    q = torch.einsum("bi,bij,bj->b", e, F.double(), e)
+    assert 3.5 < float(q.mean()) < 6.5, float(q.mean())
+    assert torch.all(power > 0) and torch.allclose(F, F.transpose(1, 2), atol=1e-3 * float(F.abs().max()))

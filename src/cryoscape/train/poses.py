@@ -103,6 +103,31 @@ class _Fit:
         return r[:, 0], torch.cat([j_rot, j_shift.to(j_rot.dtype)], dim=1).transpose(1, 2)
 
 
+@torch.no_grad()
+def fisher_information(model, objective, images, rot, shift_px, ctf, band: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """How precisely each image can fix its own pose, given the model: the Fisher information of a
+    pose correction (rotation vector, radians; shift, pixels) at the pose given, on the lattice
+    points within ``band`` of Nyquist, and the noise power it assumes.
+
+    Its inverse is the Cramer-Rao bound, the least covariance any unbiased estimate of the pose can
+    have from this image and this map: what pose refinement can hope for (benchmarks/pose_crb.py).
+    The noise power per coefficient is each image's mean squared residual at the pose given, so
+    with a model short of the truth the bound is loose, never optimistic.
+    ``-> (F: (B, 5, 5), noise power: (B,))``.
+    """
+    pre = objective.pre
+    n = pre.half.count_within(band)
+    enc, data = pre(images, shift_px)
+    z = model.encode(enc)[0].float() if model.zdim > 0 else None
+    c = None if ctf is None else compute_ctf(objective.freqs_A[:n], ctf)
+    zeros = torch.zeros(len(images), 5, device=data.device)
+    fit = _Fit(model, pre.half.freqs[:n], data[:, :n], z, rot, zeros[:, 3:], c)
+    r, J = fit.jacobian(zeros[:, :3], zeros[:, 3:], math.radians(FD_DEG) / 2)
+    J, r = J.to(torch.complex64), r.to(torch.complex64)
+    power = r.abs().square().mean(-1).float().clamp_min(1e-12)
+    return 2 * (J.conj().transpose(1, 2) @ J).real / power[:, None, None], power
+
+
 class PoseRefiner:
     """The corrections of ``n`` particles, their damping and schedule."""
 
