@@ -222,6 +222,10 @@ def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
     return f"| {kind} | {given} | {label} | {q} | {auc:.4f} | {ends} | {x['wall_s']:.0f} | {x['rss_gb']:.2f} |"
 
 
+#: What files without a ``label`` in their settings ran: the default schedule
+OLD_SCHEDULE = "--refine-poses"
+
+
 def pose_tables(path: Path, root: Path) -> list[str]:
     """What pose error costs and what --refine-poses wins back: every ``pose_refine_*.json`` beside
     ``path``, one row per run (true poses once per file, then each error level without and with
@@ -246,7 +250,7 @@ def pose_tables(path: Path, root: Path) -> list[str]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
             for key, label in (
                 ("plain", "given poses"),
-                ("refined", r["settings"].get("label") or "--refine-poses"),
+                ("refined", r["settings"].get("label") or OLD_SCHEDULE),
                 ("cryodrgn_pose_sgd", "cryoDRGN --do-pose-sgd (256 x 3)"),
             ):
                 if lv.get(key):

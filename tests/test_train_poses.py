@@ -125,19 +125,29 @@ def test_shifts_are_refined_first_and_the_rotations_from_their_own_start():
 
 
 def test_configs_written_before_shifts_first_resume_with_rotations_from_the_start(tmp_path):
+    """The default and configs written before the option: rotations and shifts from ``refine_from``."""
+    from dataclasses import replace
+
     import yaml
 
     from cryoscape.model.config import ModelConfig
     from cryoscape.train.config import DataConfig, TrainConfig, load_config, save_config
 
     train = TrainConfig(refine_poses=True, refine_from=0.1)
-    assert train.refine_rotations_from == 0.3  # the default now
+    assert train.refine_rotations_from is None  # the default: with the shifts
     data = DataConfig(particles="p.star", D=16, psize_A=1.0, n_particles=1)
     path = save_config(tmp_path, ModelConfig(D=16), data, train)
     raw = yaml.safe_load(path.read_text())
     del raw["train"]["refine_rotations_from"]  # as older runs wrote it
     path.write_text(yaml.safe_dump(raw))
-    assert load_config(path)[2].refine_rotations_from == 0.1
+    assert load_config(path)[2].refine_rotations_from is None
+    from cryoscape.train.poses import PoseRefiner
+
+    ref = PoseRefiner(4, torch.device("cpu"), 0.1, load_config(path)[2].refine_rotations_from)
+    assert not ref.active(0.05) and ref.rotating(0.1)
+    shifts_first = replace(train, refine_rotations_from=0.3)
+    save_config(tmp_path, ModelConfig(D=16), data, shifts_first)
+    assert load_config(path)[2].refine_rotations_from == 0.3  # kept, for a resumed run
 
 
 def _perturbed(tmp_path, deg: float, px: float, n: int = 400, D: int = 16):

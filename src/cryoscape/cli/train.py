@@ -110,8 +110,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--refine-rotations-from",
         type=float,
         metavar="FRACTION",
-        help="refine the rotations too after this fraction of the run; before, the shifts alone; 1: shifts "
-        f"only (default: {TrainConfig.refine_rotations_from:g})",
+        help="refine the shifts alone until this fraction of the run, then the rotations too; 1: shifts "
+        "only (default: both from --refine-from; 0.3 helps where the poses are a few degrees off)",
     )
     g = p.add_argument_group("architecture")
     m = ModelConfig

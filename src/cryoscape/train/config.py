@@ -124,10 +124,11 @@ class TrainConfig:
     #: Fraction of the run after which the pose corrections start moving (the map is coarse before;
     #: the low band the search starts on needs only a coarse one: :data:`cryoscape.train.poses.SEARCH_BAND`).
     refine_from: float = 0.05
-    #: Fraction of the run after which the rotations move too (before, the shifts alone): a
-    #: rotation searched while the shifts are still off turns to make up for them, and the map
-    #: learns the turned poses (docs/poses.md, "Shifts first").
-    refine_rotations_from: float = 0.3
+    #: Fraction of the run after which the rotations move too (before, the shifts alone); None:
+    #: with the shifts, from ``refine_from``. Shifts first keeps a rotation from turning to make up
+    #: for a shift still off, which helps from a few degrees of error and costs from ten
+    #: (docs/poses.md, "Shifts first"), so it is not the default.
+    refine_rotations_from: float | None = None
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -142,7 +143,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_points must be >= 1, got {self.max_points}")
         if not 0.0 <= self.refine_from < 1.0:
             raise ValueError(f"TrainConfig.refine_from must be a fraction of the run in [0, 1), got {self.refine_from}")
-        if not 0.0 <= self.refine_rotations_from <= 1.0:
+        if self.refine_rotations_from is not None and not 0.0 <= self.refine_rotations_from <= 1.0:
             raise ValueError(
                 "TrainConfig.refine_rotations_from must be a fraction of the run in [0, 1], "
                 f"got {self.refine_rotations_from}"
@@ -246,8 +247,6 @@ def load_config(path: str | os.PathLike) -> tuple[ModelConfig, DataConfig, Train
         train.setdefault("beta_warmup", 0)  # written before the warm-up: a constant weight
         train.setdefault("freq_march", 0.0)  # written before frequency marching: every point fitted
         train.setdefault("hf_sample", 1.0)  # written before sampled high frequencies: every point fitted
-        # written before shifts-first refinement: the rotations moved from the start of the refinement
-        train.setdefault("refine_rotations_from", train.get("refine_from", TrainConfig.refine_from))
         if train.get("beta") is None:  # written before beta was resolved: it ran at 1/zdim
             train["beta"] = default_beta(int(raw["model"]["zdim"]), LEGACY_BETA_ZDIM)
         return (ModelConfig.from_dict(raw["model"]), _build(DataConfig, data, path), _build(TrainConfig, train, path))
