@@ -29,11 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure
+from pose_refine import cli
 from provenance import provenance
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cryoscape.cli.main", *args]
 
 
 def bound(sim: Path, run: Path, bands: list[float], n: int, draws: int, seed: int) -> list[dict]:

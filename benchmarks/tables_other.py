@@ -222,8 +222,8 @@ def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
     return f"| {kind} | {given} | {label} | {q} | {auc:.4f} | {ends} | {x['wall_s']:.0f} | {x['rss_gb']:.2f} |"
 
 
-#: What files without a ``label`` in their settings ran: the default schedule
-OLD_SCHEDULE = "--refine-poses"
+#: The refined rows' label where a file names none: files without a ``label`` ran the default schedule
+DEFAULT_REFINE_LABEL = "--refine-poses"
 
 
 def pose_tables(path: Path, root: Path) -> list[str]:
@@ -250,7 +250,7 @@ def pose_tables(path: Path, root: Path) -> list[str]:
             given = f"{lv['poses_start']['rot_median_deg']:.2f} deg / {lv['poses_start']['shift_median_px']:.2f} px"
             for key, label in (
                 ("plain", "given poses"),
-                ("refined", r["settings"].get("label") or OLD_SCHEDULE),
+                ("refined", r["settings"].get("label") or DEFAULT_REFINE_LABEL),
                 ("cryodrgn_pose_sgd", "cryoDRGN --do-pose-sgd (256 x 3)"),
             ):
                 if lv.get(key):

@@ -132,6 +132,7 @@ def test_configs_written_before_shifts_first_resume_with_rotations_from_the_star
 
     from cryoscape.model.config import ModelConfig
     from cryoscape.train.config import DataConfig, TrainConfig, load_config, save_config
+    from cryoscape.train.poses import PoseRefiner
 
     train = TrainConfig(refine_poses=True, refine_from=0.1)
     assert train.refine_rotations_from is None  # the default: with the shifts
@@ -141,8 +142,6 @@ def test_configs_written_before_shifts_first_resume_with_rotations_from_the_star
     del raw["train"]["refine_rotations_from"]  # as older runs wrote it
     path.write_text(yaml.safe_dump(raw))
     assert load_config(path)[2].refine_rotations_from is None
-    from cryoscape.train.poses import PoseRefiner
-
     ref = PoseRefiner(4, torch.device("cpu"), 0.1, load_config(path)[2].refine_rotations_from)
     assert not ref.active(0.05) and ref.rotating(0.1)
     shifts_first = replace(train, refine_rotations_from=0.3)

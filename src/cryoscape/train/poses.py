@@ -85,11 +85,15 @@ class _Fit:
             pred = pred * self.ctf[:, None]
         return pred - data[:, None]
 
+    def _shift_columns(self, data: torch.Tensor) -> torch.Tensor:
+        """``(B, 2, n)`` derivatives of the residual by the shift at :meth:`shifted` ``data`` (exact)."""
+        return (2j * math.pi) * self.freqs.T[None] * data[:, None]  # d(-data)/dt
+
     def shift_jacobian(self, w: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r: (B, n), J: (B, n, 2))``: :meth:`jacobian`'s shift columns alone (one decoder pass)."""
         data = self.shifted(t)
         r = self.residual(w[:, None], data)[:, 0]
-        return r, ((2j * math.pi) * self.freqs.T[None] * data[:, None]).to(r.dtype).transpose(1, 2)
+        return r, self._shift_columns(data).to(r.dtype).transpose(1, 2)
 
     def jacobian(self, w: torch.Tensor, t: torch.Tensor, h: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r: (B, n), J: (B, n, 5))`` at ``w: (B, 3)``, ``t: (B, 2)``: rotation columns by forward
@@ -99,8 +103,18 @@ class _Fit:
         data = self.shifted(t)
         r = self.residual(pts, data, 4)
         j_rot = (r[:, 1:] - r[:, :1]) / h  # (B, 3, n)
-        j_shift = (2j * math.pi) * self.freqs.T[None] * data[:, None]  # d(-data)/dt: (B, 2, n)
+        j_shift = self._shift_columns(data)
         return r[:, 0], torch.cat([j_rot, j_shift.to(j_rot.dtype)], dim=1).transpose(1, 2)
+
+
+def _fit(model, objective, images, rot, shift_px, t_data, n: int, ctf) -> _Fit:
+    """The batch's :class:`_Fit` on its first ``n`` lattice points: images centred at ``shift_px +
+    t_data``, each with its posterior-mean code and CTF."""
+    pre = objective.pre
+    enc, data = pre(images, shift_px + t_data)
+    z = model.encode(enc)[0].float() if model.zdim > 0 else None
+    c = None if ctf is None else compute_ctf(objective.freqs_A[:n], ctf)
+    return _Fit(model, pre.half.freqs[:n], data[:, :n], z, rot, t_data, c)
 
 
 @torch.no_grad()
@@ -115,13 +129,8 @@ def fisher_information(model, objective, images, rot, shift_px, ctf, band: float
     with a model short of the truth the bound is loose, never optimistic.
     ``-> (F: (B, 5, 5), noise power: (B,))``.
     """
-    pre = objective.pre
-    n = pre.half.count_within(band)
-    enc, data = pre(images, shift_px)
-    z = model.encode(enc)[0].float() if model.zdim > 0 else None
-    c = None if ctf is None else compute_ctf(objective.freqs_A[:n], ctf)
-    zeros = torch.zeros(len(images), 5, device=data.device)
-    fit = _Fit(model, pre.half.freqs[:n], data[:, :n], z, rot, zeros[:, 3:], c)
+    zeros = torch.zeros(len(images), 5, device=shift_px.device)
+    fit = _fit(model, objective, images, rot, shift_px, zeros[:, 3:], objective.pre.half.count_within(band), ctf)
     r, J = fit.jacobian(zeros[:, :3], zeros[:, 3:], math.radians(FD_DEG) / 2)
     J, r = J.to(torch.complex64), r.to(torch.complex64)
     power = r.abs().square().mean(-1).float().clamp_min(1e-12)
@@ -166,13 +175,8 @@ class PoseRefiner:
         (module docstring); ``rot0``, ``shift0``: their consensus poses; ``images``: raw."""
         if not self.active(progress):
             return
-        pre = objective.pre
-        n = min(objective.n_fit, pre.half.count_within(self.band(progress)))
-        t_data = self.table.shift[idx].clone()
-        enc, data = pre(images, shift0 + t_data)
-        z = model.encode(enc)[0].float() if model.zdim > 0 else None
-        c = None if ctf is None else compute_ctf(objective.freqs_A[:n], ctf)
-        fit = _Fit(model, pre.half.freqs[:n], data[:, :n], z, rot0, t_data, c)
+        n = min(objective.n_fit, objective.pre.half.count_within(self.band(progress)))
+        fit = _fit(model, objective, images, rot0, shift0, self.table.shift[idx].clone(), n, ctf)
         rotate = self.rotating(progress)
         for _ in range(STEPS_PER_VISIT):
             self._step(idx, fit, rotate)
