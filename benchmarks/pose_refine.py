@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -110,6 +111,11 @@ def main() -> None:
         "change, are in another file): a newer refinement measured on the same data",
     )
     ap.add_argument("--label", help="what the table calls this file's refined runs (default: --refine-poses)")
+    ap.add_argument(
+        "--refine-args",
+        default="",
+        help="more train options for the refined runs, one string (e.g. '--refine-rotations-from 0.15')",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pose_refine_"))
     if args.only_cryodrgn and not args.cryodrgn:
@@ -145,7 +151,14 @@ def main() -> None:
         if not only:
             row["plain"] = train(sim, work / f"plain{deg:g}", sim / "poses.pkl", [], args, work)
         if not args.only_cryodrgn and (args.refine_at is None or deg in args.refine_at):
-            row["refined"] = train(sim, work / f"refine{deg:g}", sim / "poses.pkl", ["--refine-poses"], args, work)
+            row["refined"] = train(
+                sim,
+                work / f"refine{deg:g}",
+                sim / "poses.pkl",
+                ["--refine-poses", *shlex.split(args.refine_args)],
+                args,
+                work,
+            )
         if args.cryodrgn:
             row["cryodrgn_pose_sgd"] = cryodrgn(sim, work / f"drgn{deg:g}", args, work)
         levels.append(row)
