@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import latent_quality, measure, perimage_cryoscape
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def cli(*args: str) -> list[str]:
@@ -110,13 +110,17 @@ def main() -> None:
         help="run the --refine-poses runs alone (the true-pose and plain runs, which refinement does not "
         "change, are in another file): a newer refinement measured on the same data",
     )
-    ap.add_argument("--label", help="what the table calls this file's refined runs (default: --refine-poses)")
+    ap.add_argument(
+        "--label", help="what the table calls this file's refined runs (default: the train options they ran with)"
+    )
     ap.add_argument(
         "--refine-args",
         default="",
         help="more train options for the refined runs, one string (e.g. '--refine-rotations-from 0.15')",
     )
     args = ap.parse_args()
+    # recorded, so the table names what ran even after the defaults change
+    args.label = args.label or " ".join(["--refine-poses", args.refine_args]).strip()
     work = Path(tempfile.mkdtemp(prefix="pose_refine_"))
     if args.only_cryodrgn and not args.cryodrgn:
         ap.error("--only-cryodrgn needs --cryodrgn")
@@ -170,8 +174,7 @@ def main() -> None:
         "levels": levels,
         "total_s": round(time.time() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    save_result(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -222,8 +222,9 @@ def _pose_row(kind: str, label: str, given: str, x: dict) -> str:
     return f"| {kind} | {given} | {label} | {q} | {auc:.4f} | {ends} | {x['wall_s']:.0f} | {x['rss_gb']:.2f} |"
 
 
-#: The refined rows' label where a file names none: files without a ``label`` ran the default schedule
-DEFAULT_REFINE_LABEL = "--refine-poses"
+#: The refined rows' label where a file names none: files without a ``label`` ran the schedule that
+#: was the default when they were made, rotations and shifts together (now ``--refine-rotations-from 0``)
+DEFAULT_REFINE_LABEL = "--refine-poses, rotations with the shifts"
 
 
 def pose_tables(path: Path, root: Path) -> list[str]:

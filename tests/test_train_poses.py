@@ -125,28 +125,44 @@ def test_shifts_are_refined_first_and_the_rotations_from_their_own_start():
 
 
 def test_configs_written_before_shifts_first_resume_with_rotations_from_the_start(tmp_path):
-    """The default and configs written before the option: rotations and shifts from ``refine_from``."""
+    """New runs refine the shifts first (default 0.15 of the run); a config written before the
+    option (no key) or while it was off by default (``null``) resumes with the rotations moving
+    from ``refine_from``, as it ran, through the planner that resumed runs go through."""
     from dataclasses import replace
 
     import yaml
+    from helpers import simulate_particles
 
+    from cryoscape.data.dataset import particle_data
+    from cryoscape.io.load import load_particles
     from cryoscape.model.config import ModelConfig
     from cryoscape.train.config import DataConfig, TrainConfig, load_config, save_config
     from cryoscape.train.poses import PoseRefiner
+    from cryoscape.train.run import RunConfig, plan_run
 
     train = TrainConfig(refine_poses=True, refine_from=0.1)
-    assert train.refine_rotations_from is None  # the default: with the shifts
+    assert train.refine_rotations_from == 0.15  # the default: shifts first
+    ref = PoseRefiner(4, torch.device("cpu"), 0.1, train.refine_rotations_from)
+    assert ref.active(0.1) and not ref.rotating(0.14) and ref.rotating(0.15)
     data = DataConfig(particles="p.star", D=16, psize_A=1.0, n_particles=1)
     path = save_config(tmp_path, ModelConfig(D=16), data, train)
     raw = yaml.safe_load(path.read_text())
-    del raw["train"]["refine_rotations_from"]  # as older runs wrote it
+    del raw["train"]["refine_rotations_from"]  # as runs written before the option have it
     path.write_text(yaml.safe_dump(raw))
     assert load_config(path)[2].refine_rotations_from is None
     ref = PoseRefiner(4, torch.device("cpu"), 0.1, load_config(path)[2].refine_rotations_from)
     assert not ref.active(0.05) and ref.rotating(0.1)
-    shifts_first = replace(train, refine_rotations_from=0.3)
-    save_config(tmp_path, ModelConfig(D=16), data, shifts_first)
-    assert load_config(path)[2].refine_rotations_from == 0.3  # kept, for a resumed run
+
+    star, _ = simulate_particles(tmp_path / "sim", n=16, D=16)
+    pdata = particle_data(load_particles(star, images="require"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    m, d, t = plan_run(RunConfig(star, run_dir, zdim=2, refine_poses=True), pdata, device=torch.device("cpu"))
+    assert t.refine_rotations_from == 0.15
+    save_config(run_dir, m, d, replace(t, refine_rotations_from=None))  # off, as the previous default wrote it
+    assert plan_run(RunConfig(star, run_dir, zdim=2), pdata)[2].refine_rotations_from is None
+    given = RunConfig(star, run_dir, zdim=2, refine_rotations_from=0.3)
+    assert plan_run(given, pdata)[2].refine_rotations_from == 0.3  # given on resume: it wins
 
 
 def _perturbed(tmp_path, deg: float, px: float, n: int = 400, D: int = 16):

@@ -111,7 +111,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="FRACTION",
         help="refine the shifts alone until this fraction of the run, then the rotations too; 1: shifts "
-        "only (default: both from --refine-from; 0.3 helps where the poses are a few degrees off)",
+        f"only, 0: both from --refine-from (default: {TrainConfig.refine_rotations_from:g})",
     )
     g = p.add_argument_group("architecture")
     m = ModelConfig

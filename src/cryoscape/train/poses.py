@@ -9,8 +9,8 @@ data term ``|r|^2``, on the lattice points within a band of Nyquist that widens 
 refinement goes on, :data:`SEARCH_BAND`), plus a Gaussian prior around the consensus pose (:data:`POSE_SIGMA_DEG`,
 :data:`POSE_SIGMA_PX`), which keeps it from drifting where the image says little.
 
-Shifts first (``TrainConfig.refine_rotations_from``, off by default): until then only the shift
-moves. A rotation searched while the shift is still a pixel or more off turns to make up for it,
+Shifts first (``TrainConfig.refine_rotations_from``, default 0.15 of the run): until then only
+the shift moves. A rotation searched while the shift is still a pixel or more off turns to make up for it,
 and the map then learns the turned poses (docs/poses.md, "Shifts first").
 
 The residual's derivatives: by finite differences of the decoder for the three rotation

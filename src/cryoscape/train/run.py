@@ -190,11 +190,14 @@ def plan_run(
         fingerprint=fingerprint,
     )
     norm = tuple(prev[1].norm) if prev is not None else estimate_data_norm(data, data_cfg.sign, run.seed)
-    kept = {}
+    kept: dict = {}
     for name, kind in KEPT_ON_RESUME.items():
-        value = getattr(run, name) if getattr(run, name) is not None or prev is None else getattr(prev[2], name)
-        if value is not None:  # else TrainConfig's default
-            kept[name] = kind(value)
+        if getattr(run, name) is not None:
+            kept[name] = kind(getattr(run, name))
+        elif prev is not None:  # the resumed run's own value, None included (e.g. rotations with shifts)
+            value = getattr(prev[2], name)
+            kept[name] = None if value is None else kind(value)
+        # else TrainConfig's default
     train_cfg = TrainConfig(
         epochs=run.epochs,
         batch_size=run.batch_size,
