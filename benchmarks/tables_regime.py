@@ -209,6 +209,11 @@ def regime_section(results: Path, root: Path) -> list[str]:
             [cpu / "sidebyside_continuous_3k_xeon.json"],
             side_by_side_table,
         ),
+        (
+            "Side by side with cryoDRGN, continuous 3k, the current defaults and a shallower decoder (AMD EPYC)",
+            [cpu / "sidebyside_continuous_3k_epyc_depth2.json"],
+            side_by_side_table,
+        ),
     ]
     for title, files, fn in parts:
         if files[0].exists():
