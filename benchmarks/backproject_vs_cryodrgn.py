@@ -18,7 +18,6 @@ Needs cryoDRGN installed in a separate environment (see benchmarks/README.md).
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_measured
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def score(map_path: Path, truth: np.ndarray, psize: float) -> dict:
@@ -164,8 +163,7 @@ def main() -> None:
             "rows": [{"tool": name, "wall_s": wall, "rss_gb": rss, **s} for name, wall, rss, s in rows],
             "provenance": provenance(cryodrgn=args.cryodrgn),
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        save_result(args.out, res)
         print(f"results: {args.out}")
     if not args.workdir:
         shutil.rmtree(work)

@@ -28,7 +28,7 @@ from cryoscape.io.mrc import read_header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Measured, perimage_cryodrgn, perimage_cryoscape
-from provenance import provenance
+from provenance import provenance, save_result
 from train_vs_cryodrgn import cryodrgn_curve, cryoscape_curve, first_reaching, plot
 
 
@@ -127,20 +127,16 @@ def main() -> None:
             f"| {name} | {len(c)} | {c[-1][0]:.0f} | {row['images_per_s']:.1f} | {row['rss_gb']:.2f} | "
             f"{c[-1][1][metric]:.3f} | {when} | {per['mean_auc']:.3f} | {per['mean_res05_A']:.2f} |"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "provenance": provenance(cryodrgn=args.cryodrgn),
-                "note": args.note,
-                "simulation": json.loads((args.sim / "simulation.json").read_text()),
-                "metric": metric,
-                "target": target,
-                "tools": out,
-            },
-            indent=1,
-            default=float,
-        )
+    save_result(
+        args.out,
+        {
+            "provenance": provenance(cryodrgn=args.cryodrgn),
+            "note": args.note,
+            "simulation": json.loads((args.sim / "simulation.json").read_text()),
+            "metric": metric,
+            "target": target,
+            "tools": out,
+        },
     )
     plot({k: t["curve"] for k, t in tools.items()}, metric, args.out.with_suffix(".png"))
     print(f"results: {args.out}")

@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import measure  # noqa: E402
-from provenance import provenance  # noqa: E402
+from provenance import provenance, save_result  # noqa: E402
 
 CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
 RESULTS = HERE / "results" / "cryobench"
@@ -370,8 +370,7 @@ def run(args: argparse.Namespace) -> None:
         "provenance": provenance(cryodrgn=args.cryodrgn),
     }
     out = Path(args.out or RESULTS / f"{args.label}_{data_rec['kind']}_n{data_rec['n']}_D{D}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    save_result(out, res)
     print(f"results: {out}")
 
 
@@ -436,8 +435,7 @@ def merge(args: argparse.Namespace) -> None:
         "note": args.note,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    save_result(out, res)
     print(f"results: {out}")
 
 
@@ -488,8 +486,7 @@ def throughput(args: argparse.Namespace) -> None:
             print(f"D {D} {tool}: {rows[-1]['images_per_s']} img/s, {m.rss_gb:.2f} GB", flush=True)
     res = {"label": args.label, "rows": rows, "threads": args.threads, "provenance": provenance(cryodrgn=args.cryodrgn)}
     out = Path(args.out or RESULTS / f"{args.label}_throughput_n{args.n}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    save_result(out, res)
     print(f"results: {out}")
 
 

@@ -10,7 +10,6 @@ Usage: python benchmarks/demo_time.py -o results/cpu/demo_fp32.json -- --no-amp
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def main() -> None:
@@ -42,8 +41,7 @@ def main() -> None:
         "score": float(score.group(2)) if score else None,
         "epochs": [{"epoch": int(e), "seconds": float(s), "images_per_s": int(r)} for e, s, r in epochs],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
+    save_result(args.out, res)
     print(
         f"demo {' '.join(args.demo_args)}: {m.wall_s:.0f} s wall, {m.rss_gb:.2f} GB peak RSS, "
         f"{res['score_name']}: {res['score']}"

@@ -12,7 +12,6 @@ The output stack (size/4) is written for real, so the folder needs that much fre
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import sys
@@ -27,7 +26,7 @@ from cryoscape.data.downsample import downsample_stack, fourier_crop
 from cryoscape.io.images import ImageSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import provenance
+from provenance import provenance, save_result
 
 RSS_LIMIT_GB = 2.0
 
@@ -119,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [run(size, args.box, args.dir, args.keep) for size in args.size_gb]  # smallest first: peak RSS is cumulative
     if args.out:
         res = {"kind": "io_large_stack", "rss_limit_gb": RSS_LIMIT_GB, "rows": rows, "provenance": provenance()}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        save_result(args.out, res)
         print(f"results: {args.out}")
     return 0 if all(r["output_correct"] and r["peak_rss_gb"] < RSS_LIMIT_GB for r in rows) else 1
 

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def _rho(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,8 +79,7 @@ def main() -> None:
         "rss_gb": m.rss_gb,
         **score(land, t, np.load(args.run / "z.npy")),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    save_result(args.out, res)
     for png in ("volume_pca", "free_energy_pc12"):
         shutil.copy(land / f"{png}.png", args.out.with_name(f"{args.out.stem}_{png}.png"))
     print(json.dumps({k: v for k, v in res.items() if k != "provenance"}, indent=1))

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure
 from pose_refine import cli
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def bound(sim: Path, run: Path, bands: list[float], n: int, draws: int, seed: int) -> list[dict]:
@@ -117,8 +117,7 @@ def main() -> None:
         "bands": bound(sim, run, args.bands, args.particles, args.draws, args.seed),
         "total_s": round(time.time() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    save_result(args.out, result)
     print(f"wrote {args.out}")
 
 

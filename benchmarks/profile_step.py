@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import provenance
+from provenance import provenance, save_result
 from step_setup import training_step
 
 #: operator name fragments -> group (first match wins; names are aten's)
@@ -121,9 +120,7 @@ def main() -> None:
         rows.append(r)
         shares = ", ".join(f"{g} {v:.0%}" for g, v in r["shares"].items())
         print(f"D {D} {fmt} hf {hf:g}: {r['step_s_profiled']:.2f} s/step; {shares}", flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    res = {"provenance": provenance(), "settings": vars(args), "work_per_image": work, "rows": rows}
-    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    save_result(args.out, {"provenance": provenance(), "settings": vars(args), "work_per_image": work, "rows": rows})
     print(f"results: {args.out}")
 
 

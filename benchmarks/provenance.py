@@ -7,6 +7,7 @@ changes cryoscape's speed several-fold, so the CPU flags matter as much as the c
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -132,7 +133,14 @@ def provenance(argv: list[str] | None = None, cryodrgn: str | None = None) -> di
     }
 
 
-if __name__ == "__main__":
-    import json
+def save_result(path: str | os.PathLike, result: dict) -> Path:
+    """Write a results file: JSON (figures as floats, numpy scalars included) with a final newline,
+    its folder made if needed. One writer, so every file under ``benchmarks/results/`` reads alike."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    return path
 
+
+if __name__ == "__main__":
     print(json.dumps(provenance(cryodrgn=sys.argv[1] if len(sys.argv) > 1 else None), indent=1))

@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measure
-from provenance import provenance
+from provenance import provenance, save_result
 
 
 def cli(*args: str) -> list[str]:
@@ -99,8 +99,7 @@ def main() -> None:
         "runs": runs,
         "total_s": round(time.time() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    save_result(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import perimage_cryoscape
-from provenance import provenance
+from provenance import provenance, save_result
 from train_vs_cryodrgn import cryoscape_curve
 
 
@@ -65,14 +65,7 @@ def main() -> None:
             + " ".join(f"{q:.3f}" for q in r["curve"])
             + f"; train {r['train_s']:.0f} s; per-image AUC {r.get('perimage_mean_auc', float('nan')):.4f}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"provenance": provenance(), "simulation": sim_cfg, "note": args.note, "runs": runs},
-            indent=1,
-            default=float,
-        )
-    )
+    save_result(args.out, {"provenance": provenance(), "simulation": sim_cfg, "note": args.note, "runs": runs})
     print(f"results: {args.out}")
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import provenance
+from provenance import provenance, save_result
 
 #: (hinge t, extra domain) per state, and their shares, smallest first.
 STATES = [(0.0, False), (0.0, True), (0.5, True), (1.0, True), (1.0, False)]
@@ -160,8 +160,7 @@ def main() -> None:
         "junk_recall_min": min(s["junk_recall"] for s in seeds),
         "seeds": seeds,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    save_result(args.out, result)
 
 
 if __name__ == "__main__":

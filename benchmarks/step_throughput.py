@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import provenance
+from provenance import provenance, save_result
 
 _STEP = """
 import json, resource, sys, time
@@ -109,8 +109,7 @@ def main() -> None:
             f"{r['images_per_s']:.1f} | {r['peak_rss_gb']:.2f} |",
             flush=True,
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"provenance": provenance(), "settings": vars(args), "rows": rows}, indent=1))
+    save_result(args.out, {"provenance": provenance(), "settings": vars(args), "rows": rows})
     print(f"results: {args.out}")
 
 

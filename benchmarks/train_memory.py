@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import measure  # noqa: E402
-from provenance import provenance  # noqa: E402
+from provenance import provenance, save_result  # noqa: E402
 
 
 def _worktree(ref: str, where: Path) -> Path:
@@ -76,9 +75,7 @@ def main() -> None:
             subprocess.run(
                 ["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(work / "code")], check=False
             )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    res = {"provenance": provenance(), "settings": vars(args), "rows": rows}
-    Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
+    save_result(args.out, {"provenance": provenance(), "settings": vars(args), "rows": rows})
     print(f"results: {args.out}")
 
 

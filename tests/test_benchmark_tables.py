@@ -52,3 +52,16 @@ def test_every_section_has_its_results_file():
     text = (BENCH / "README.md").read_text()
     assert "(no results file yet" not in text
     assert mt.untraced_figures(text) == []
+
+
+def test_results_files_are_written_alike(tmp_path):
+    """``provenance.save_result``, the one writer of the benchmarks' results files: JSON with numpy
+    figures as floats, a final newline, the folder made."""
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("provenance", BENCH / "provenance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path = mod.save_result(tmp_path / "new" / "r.json", {"auc": np.float32(0.25), "rows": [1, 2]})
+    text = path.read_text()
+    assert text.endswith("}\n") and json.loads(text) == {"auc": 0.25, "rows": [1, 2]}
