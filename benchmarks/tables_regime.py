@@ -166,8 +166,8 @@ def side_by_side_table(path: Path, root: Path) -> list[str]:
 def demo_table(paths: list[Path], root: Path) -> list[str]:
     """Wall time of `cryoscape demo` per setting."""
     lines = [
-        "| demo arguments | instruction set | wall s | peak RSS GB | score | img/s (last three epochs) |",
-        "|---|---|---|---|---|---|",
+        "| CPU | demo arguments | instruction set | wall s | peak RSS GB | score | img/s (last three epochs) |",
+        "|---|---|---|---|---|---|---|",
     ]
     sources = []
     for p in paths:
@@ -176,8 +176,10 @@ def demo_table(paths: list[Path], root: Path) -> list[str]:
         name = (r["score_name"] or "score").replace("|", "\\|")
         isa = r["provenance"].get("isa_env") or {}
         limit = ", ".join(f"{k}={v}" for k, v in isa.items()) or "all the CPU has"
+        cpu = r["provenance"]["machine"].get("cpu_model")
         lines.append(
-            f"| `{' '.join(r['demo_args']) or '(defaults)'}` | {limit} | {r['wall_s']:.0f} | {r['rss_gb']:.2f} | "
+            f"| {cpu} | `{' '.join(r['demo_args']) or '(defaults)'}` | {limit} | {r['wall_s']:.0f} | "
+            f"{r['rss_gb']:.2f} | "
             f"{name} {r['score']:.3f} | {', '.join(map(str, full))} |"
         )
         sources.append("- " + _source(p, r["provenance"], root))
