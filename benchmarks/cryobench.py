@@ -233,7 +233,7 @@ def make(args: argparse.Namespace) -> None:
         "abundance": ABUNDANCE if args.kind == "compositional" else None,
         "provenance": provenance(),
     }
-    (out / "cryobench_data.json").write_text(json.dumps(rec, indent=1) + "\n")
+    save_result(out / "cryobench_data.json", rec)
     print(f"dataset in {out}: sim/ (truth at {render} px), " + ", ".join(f"D{D}/" for D in args.D))
 
 

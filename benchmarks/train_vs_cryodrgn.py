@@ -45,7 +45,7 @@ from common import (
     perimage_cryodrgn,
     perimage_cryoscape,
 )
-from provenance import provenance
+from provenance import provenance, save_result
 
 #: cryoDRGN's defaults (1024 x 3 encoder and decoder), or the width cryoscape uses by default
 DRGN_ARCH = {"default": [], "cpu": ["--enc-dim", "256", "--dec-dim", "256"]}
@@ -297,7 +297,7 @@ def main() -> None:
     res = report(curves, cost, args.n, metric, drgn_name, perimage)
     res["settings"] = vars(args)
     res["provenance"] = provenance(cryodrgn=args.cryodrgn)
-    (work / "results.json").write_text(json.dumps(res, indent=1, default=float))
+    save_result(work / "results.json", res)
     plot(curves, metric, work / "quality_vs_time.png")
     print(f"plot: {work / 'quality_vs_time.png'}; results: {work / 'results.json'}")
 

@@ -10,8 +10,8 @@ refinement goes on, :data:`SEARCH_BAND`), plus a Gaussian prior around the conse
 :data:`POSE_SIGMA_PX`), which keeps it from drifting where the image says little.
 
 Shifts first (``TrainConfig.refine_rotations_from``, default 0.15 of the run): until then only
-the shift moves. A rotation searched while the shift is still a pixel or more off turns to make up for it,
-and the map then learns the turned poses (docs/poses.md, "Shifts first").
+the shift moves. A rotation searched while the shift is still a pixel or more off turns to make
+up for it, and the map then learns the turned poses (docs/poses.md, "Shifts first").
 
 The residual's derivatives: by finite differences of the decoder for the three rotation
 components, and exactly for the shift (a shift ``d`` multiplies the centred transform by
