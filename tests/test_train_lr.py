@@ -10,7 +10,7 @@ import yaml
 from helpers import TINY_TRAIN, noise_free_demo
 
 from cryoscape.cli.main import main
-from cryoscape.train.config import LR_FLOOR, TrainConfig, default_lr
+from cryoscape.train.config import DEFAULT_BATCH, LR_FLOOR, TrainConfig, default_lr
 
 
 def _lr(run) -> float:
@@ -26,16 +26,48 @@ def test_default_learning_rate_falls_with_the_box():
     assert default_lr(360) < default_lr(256) < default_lr(128) < default_lr(64)
 
 
+def test_default_lr_scales_with_the_square_root_of_the_batch():
+    """Adam's step does not grow with the gradient, so a smaller (noisier) batch gets a lower rate:
+    sqrt(batch / 32) of the batch-32 rate, at every box; the CPU's default batch gets 1e-3/sqrt(2)."""
+    for d in (64, 128, 256):
+        assert default_lr(d, 32) == default_lr(d)
+        assert default_lr(d, 128) == pytest.approx(2 * default_lr(d), rel=1e-12)
+        assert default_lr(d, 8) == pytest.approx(default_lr(d) / 2, rel=1e-12)
+    assert DEFAULT_BATCH == {"cpu": 16, "cuda": 32}
+    assert default_lr(64, DEFAULT_BATCH["cpu"]) == pytest.approx(7.071e-4, rel=1e-4)
+    with pytest.raises(ValueError, match="batch"):
+        default_lr(64, 0)
+
+
+def test_default_batch_follows_the_device_and_a_resumed_run_keeps_its_own(tmp_path):
+    """No --batch-size: the CPU's default batch and the rate for it are recorded; resuming without
+    one keeps the run's batch (even if the default changed since), an explicit other one is refused."""
+    run = tmp_path / "run"
+    star = noise_free_demo(tmp_path, n=40)
+    args = ["train", str(star), "-o", str(run), "--zdim", "2", "--enc-width", "8", "--dec-width", "8"]
+    args += ["--threads", "1", "--no-amp"]
+    assert main([*args, "-n", "1"]) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())["train"]
+    assert cfg["batch_size"] == DEFAULT_BATCH["cpu"] and _lr(run) == pytest.approx(default_lr(16, 16))
+    cfg["batch_size"] = 20  # as if written when the default was another
+    text = yaml.safe_load((run / "config.yaml").read_text())
+    text["train"] = cfg
+    (run / "config.yaml").write_text(yaml.safe_dump(text))
+    assert main([*args, "-n", "2"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["batch_size"] == 20
+    assert main([*args, "-n", "3", "--batch-size", "8"]) == 2
+
+
 def test_default_lr_from_box_recorded_and_kept_on_resume(tmp_path):
     run = tmp_path / "run"
     star = noise_free_demo(tmp_path, D=96)
     args = ["train", str(star), "-o", str(run), *TINY_TRAIN, "--enc-width", "16", "--dec-width", "16"]
     assert main([*args, "-n", "1"]) == 0
-    assert abs(_lr(run) - default_lr(96)) < 1e-9
+    assert abs(_lr(run) - default_lr(96, 8)) < 1e-9  # TINY_TRAIN: batch 8
     # an explicit --lr that differs from the run's is refused on resume; none keeps the run's own
     assert main([*args, "-n", "2", "--lr", "1e-3"]) == 2
     assert main([*args, "-n", "2"]) == 0
-    assert abs(_lr(run) - default_lr(96)) < 1e-9
+    assert abs(_lr(run) - default_lr(96, 8)) < 1e-9  # TINY_TRAIN: batch 8
 
 
 def test_cosine_schedule_falls_from_lr_to_the_floor():

@@ -42,7 +42,12 @@ def test_command_defaults_are_the_librarys():
     assert RunConfig.from_args(args) == RunConfig(
         "p.star", "out", zdim=2, use_ctf=False, lazy=True, lr=2e-3, amp=False, dec_width=8
     )
-    assert TrainConfig().resolved(128, amp=True) == replace(TrainConfig(), lr=default_lr(128), amp=True)
+    assert TrainConfig().resolved(128, amp=True) == replace(
+        TrainConfig(), batch_size=16, lr=default_lr(128, 16), amp=True
+    )
+    assert TrainConfig().resolved(128, amp=True, device_type="cuda") == replace(
+        TrainConfig(), batch_size=32, lr=default_lr(128), amp=True
+    )
 
 
 def test_api_and_command_give_the_same_run(tmp_path):
@@ -97,7 +102,8 @@ def test_resumed_run_keeps_its_settings_unless_given(tiny, tmp_path):
     star, data = tiny
     fresh = plan_run(RunConfig(star, tmp_path, zdim=2), data, device=torch.device("cpu"))
     m, d, t = fresh
-    assert t.lr == default_lr(16) and t.lr_schedule == TrainConfig.lr_schedule and t.beta is None
+    assert t.batch_size == 16 and t.lr == default_lr(16, 16)
+    assert t.lr_schedule == TrainConfig.lr_schedule and t.beta is None
     assert t.beta_warmup == TrainConfig.beta_warmup and t.freq_march == TrainConfig.freq_march
     assert d.norm[0] == 0.0 and d.norm[1] > 0 and isinstance(t.amp, bool)
 

@@ -30,6 +30,7 @@ from cryoscape.train.config import (
     BETA_WARMUP_IMAGES,
     BETA_WARMUP_START,
     BETA_ZDIM,
+    DEFAULT_BATCH,
     LR_FLOOR,
     LR_SCHEDULES,
     MARCH_START,
@@ -48,14 +49,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size",
         type=int,
-        default=TrainConfig.batch_size,
-        help=f"images per minibatch, over all processes under torchrun (default: {TrainConfig.batch_size})",
+        help="images per minibatch, over all processes under torchrun (default: "
+        f"{DEFAULT_BATCH['cpu']} on a CPU, {DEFAULT_BATCH['cuda']} on a GPU; a resumed run keeps its own)",
     )
     p.add_argument(
         "--lr",
         type=float,
-        help="Adam learning rate (default: 1e-3 up to a 64 px box, "
-        "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; a resumed run keeps its own)",
+        help="Adam learning rate (default, for a batch of 32: 1e-3 up to a 64 px box, "
+        "1e-3*(64/D)^1.5 above: 3.5e-4 at 128 px, 1.25e-4 at 256 px; times sqrt(batch/32) for "
+        "other batches; a resumed run keeps its own)",
     )
     p.add_argument(
         "--beta",

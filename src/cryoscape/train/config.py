@@ -39,6 +39,13 @@ SAMPLE_CORE = 0.35
 MAX_POINTS = 65_536
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
+#: The default batch per device type. On a CPU an image costs about the same at 16 as at 32 (the
+#: decoder's points fill the matrix products either way), and twice the steps per epoch reach a
+#: latent quality in fewer epochs; a GPU is bound by per-step overhead and wants the larger batch
+#: (benchmarks/README.md, "Batch size on the CPU"; HISTORY.md, "GPU pass").
+DEFAULT_BATCH = {"cpu": 16, "cuda": 32}
+#: The batch :func:`default_lr`'s rate is for; other batches scale it by ``sqrt(batch / LR_BATCH)``.
+LR_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -74,13 +81,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; the defaults are ``cryoscape train``'s. ``lr=None`` means
-    :func:`default_lr` of the box and ``amp=None`` mixed precision where the device computes it
-    natively (both made concrete by :meth:`resolved` before a run records them); ``beta=None``
-    means :func:`default_beta`; ``device='auto'`` picks CUDA if present."""
+    """Optimisation settings; the defaults are ``cryoscape train``'s. ``batch_size=None`` means
+    :data:`DEFAULT_BATCH` of the device, ``lr=None`` :func:`default_lr` of the box and the batch,
+    and ``amp=None`` mixed precision where the device computes it natively (all made concrete by
+    :meth:`resolved` before a run records them); ``beta=None`` means :func:`default_beta`;
+    ``device='auto'`` picks CUDA if present."""
 
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int | None = None
     lr: float | None = None
     beta: float | None = None
     seed: int = 0
@@ -150,11 +158,16 @@ class TrainConfig:
                 f"got {self.refine_rotations_from}"
             )
 
-    def resolved(self, D: int, amp: bool) -> TrainConfig:
-        """This config with its automatic choices made for a box of ``D`` px on a device where
-        mixed precision pays or not (``amp``): what a run uses and records."""
+    def resolved(self, D: int, amp: bool, device_type: str = "cpu") -> TrainConfig:
+        """This config with its automatic choices made for a box of ``D`` px on a device of
+        ``device_type`` ("cpu", "cuda") where mixed precision pays or not (``amp``): what a run
+        uses and records."""
+        batch = self.batch_size if self.batch_size is not None else DEFAULT_BATCH.get(device_type, LR_BATCH)
         return replace(
-            self, lr=default_lr(D) if self.lr is None else self.lr, amp=amp if self.amp is None else self.amp
+            self,
+            batch_size=batch,
+            lr=default_lr(D, batch) if self.lr is None else self.lr,
+            amp=amp if self.amp is None else self.amp,
         )
 
     def lr_at(self, progress: float) -> float:
@@ -192,16 +205,26 @@ def default_beta(zdim: int, per_zdim: float = BETA_ZDIM) -> float:
     return per_zdim / zdim if zdim > 0 else 0.0
 
 
-def default_lr(D: int) -> float:
-    """Adam's default learning rate for a box of ``D`` px: 1e-3 up to D = 64, then ``1e-3 (64/D)^1.5``
-    (3.5e-4 at D = 128, 1.25e-4 at D = 256, near cryoDRGN's fixed 1e-4).
+def default_lr(D: int, batch_size: int = LR_BATCH) -> float:
+    """Adam's default learning rate for a box of ``D`` px and a batch of ``batch_size``: at the
+    batch of 32, 1e-3 up to D = 64, then ``1e-3 (64/D)^1.5`` (3.5e-4 at D = 128, 1.25e-4 at
+    D = 256, near cryoDRGN's fixed 1e-4); other batches scale it by ``sqrt(batch_size / 32)``.
 
     Why it falls with the box: on one H100, 1e-3 trained well at D = 64 but diverged at D = 128
     (also in fp32), while 3e-4 was stable there and reached a better latent space; at D = 64 a
     lower rate would cost little but slows short runs such as the demo, so small boxes keep 1e-3
     (the measurements, on earlier code: benchmarks/HISTORY.md, "GPU pass").
+
+    Why the square root of the batch: Adam's step does not grow with the gradient, so a rate that
+    suits one batch is too high for a smaller one, whose gradients are noisier; the square root
+    keeps the noise of the steps in proportion. At 64 px on the CPU, batch 16 at 7e-4 formed the
+    latent space in fewer epochs than batch 32 at 1e-3, and batch 32 at 2e-3 in more; on one GPU,
+    batch 128 at 2e-3 trained well where 4e-3 did not (benchmarks/README.md, "Batch size on the
+    CPU"; HISTORY.md, "GPU pass").
     """
-    return 1e-3 * min(1.0, 64.0 / D) ** 1.5
+    if batch_size < 1:
+        raise ValueError(f"default_lr needs a batch of at least 1 image, got {batch_size}")
+    return 1e-3 * min(1.0, 64.0 / D) ** 1.5 * math.sqrt(batch_size / LR_BATCH)
 
 
 #: Settings that change what a resumed run computes; others (epochs, device, workers...) may differ.

@@ -98,6 +98,15 @@ def world_size_from_env() -> int:
     return 1 if env is None else env[0]
 
 
+def check_batch_divides(batch_size: int, world_size: int) -> None:
+    """Refuse a global batch the ``world_size`` processes cannot share equally."""
+    if batch_size % world_size:
+        raise InputError(
+            f"--batch-size {batch_size} is the global batch and must be divisible by "
+            f"the {world_size} torchrun processes (each takes an equal share)"
+        )
+
+
 @dataclass(frozen=True)
 class DistContext:
     """This process's place in the run. ``enabled``: a process group exists (under torchrun, even

@@ -33,7 +33,7 @@ from cryoscape.model.vae import ReconModel
 from cryoscape.train import checkpoint as ck
 from cryoscape.train.chunks import chunk_parts, forward_backward
 from cryoscape.train.config import DataConfig, TrainConfig, config_dict
-from cryoscape.train.distributed import BatchPart, DistContext, shard_order, split_rows
+from cryoscape.train.distributed import BatchPart, DistContext, check_batch_divides, shard_order, split_rows
 from cryoscape.train.objective import LossModule, ReconObjective
 from cryoscape.train.outdir import prepare_outdir
 from cryoscape.train.poses import PoseRefiner
@@ -86,11 +86,13 @@ class Trainer:
         progress: bool | None = None,
         dist: DistContext | None = None,
     ) -> None:
-        if train_cfg.lr is None or train_cfg.amp is None:
+        if train_cfg.lr is None or train_cfg.amp is None or train_cfg.batch_size is None:
             raise ValueError("Trainer needs a resolved TrainConfig (see TrainConfig.resolved)")
+        self.batch_size: int = train_cfg.batch_size
         self.outdir, self.mcfg, self.dcfg, self.tcfg, self.data = outdir, model_cfg, data_cfg, train_cfg, data
         self.progress = progress
         self.dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
+        check_batch_divides(self.batch_size, self.dist.world_size)
         self.device = self.dist.device
         if self.device.type == "cpu":
             tune_cpu_allocator()
@@ -187,7 +189,7 @@ class Trainer:
         """Yield ``(idx, images, part)`` per step: the batches of ``order`` (part None) in a single
         process; under torchrun this rank's part of each global batch (see :mod:`.distributed`),
         a stand-in where a short last batch leaves it nothing, so all ranks step together."""
-        B, workers, W = self.tcfg.batch_size, self.tcfg.num_workers, self.dist.world_size
+        B, workers, W = self.batch_size, self.tcfg.num_workers, self.dist.world_size
         if not self.dist.enabled:
             for idx, images in self.data.batches(order, B, workers):
                 yield idx, images, None
@@ -213,7 +215,7 @@ class Trainer:
             len(self.data), generator=torch.Generator().manual_seed(_epoch_seed(self.tcfg.seed, epoch, 0))
         ).numpy()
         gen = torch.Generator(device=self.device).manual_seed(_epoch_seed(self.tcfg.seed, epoch, 1))
-        steps = -(-len(self.data) // self.tcfg.batch_size)
+        steps = -(-len(self.data) // self.batch_size)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         t0, n, beta_sum, band_sum = time.perf_counter(), 0, 0.0, 0.0
         for i, (idx, images, part) in enumerate(self._batches(order)):
@@ -221,7 +223,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = self.tcfg.lr_at(progress)
             self.objective.band = self.tcfg.band_at(progress)
-            seen = epoch * len(self.data) + i * self.tcfg.batch_size  # images trained on before this step
+            seen = epoch * len(self.data) + i * self.batch_size  # images trained on before this step
             self.objective.beta = self.tcfg.beta_at(self.mcfg.zdim, seen)
             terms = self._step(idx, images, gen, part, progress)
             n_batch = len(idx) if part is None else part.total  # images in the global batch
@@ -260,7 +262,7 @@ class Trainer:
         start, stop = split_rows(len(d), self.dist.world_size, self.dist.rank)
         shifts = d.shifts_px if self.poses is None else self.poses.corrected_shifts(d.shifts_px)
         mus = [torch.empty((0, self.mcfg.zdim), device=self.device)]
-        for idx, images in d.batches(np.arange(start, stop), 4 * self.tcfg.batch_size, self.tcfg.num_workers):
+        for idx, images in d.batches(np.arange(start, stop), 4 * self.batch_size, self.tcfg.num_workers):
             mus.append(self.objective.latent_means(self.model, images.to(self.device), shifts[idx.to(self.device)]))
         return self.dist.gather_rows(torch.cat(mus), len(d)).cpu().numpy()
 
@@ -372,7 +374,7 @@ def train(
     and applies the resume policy."""
     outdir = Path(outdir)
     dist = dist if dist is not None else DistContext(resolve_device(train_cfg.device))
-    train_cfg = train_cfg.resolved(model_cfg.D, amp_supported(dist.device))
+    train_cfg = train_cfg.resolved(model_cfg.D, amp_supported(dist.device), dist.device.type)
     ckpt = _prepare(outdir, model_cfg, data_cfg, train_cfg, overwrite, dist)
     trainer = Trainer(outdir, model_cfg, data_cfg, train_cfg, data, progress, dist)
     if ckpt is not None:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 #: Settings a resumed run keeps from its config.yaml unless given (as well as its normalisation):
 #: they change what it computes, and their defaults (the box's lr...) may have changed since.
 KEPT_ON_RESUME = {
+    "batch_size": int,
     "lr": float,
     "lr_schedule": str,
     "beta": float,
@@ -77,7 +78,7 @@ class RunConfig:
     pe_type: str = ModelConfig.pe_type
     pe_dim: int | None = ModelConfig.pe_dim
     epochs: int = TrainConfig.epochs
-    batch_size: int = TrainConfig.batch_size
+    batch_size: int | None = TrainConfig.batch_size
     max_points: int = TrainConfig.max_points
     lr: float | None = None
     lr_schedule: str | None = None
@@ -112,7 +113,7 @@ class RunConfig:
             ("dec_width", 1),
             ("dec_depth", 1),
         ):
-            if getattr(self, name) < low:
+            if getattr(self, name) is not None and getattr(self, name) < low:
                 raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(self, name)}")
         if (self.lr is not None and self.lr <= 0) or (self.beta is not None and self.beta < 0):
             raise InputError("--lr must be > 0 and --beta >= 0")
@@ -200,7 +201,6 @@ def plan_run(
         # else TrainConfig's default
     train_cfg = TrainConfig(
         epochs=run.epochs,
-        batch_size=run.batch_size,
         max_points=run.max_points,
         seed=run.seed,
         amp=run.amp,
@@ -227,7 +227,7 @@ def plan_run(
     return (
         model_cfg,
         replace(data_cfg, norm=(float(mean), float(std))),
-        train_cfg.resolved(data.D, amp_supported(dev)),
+        train_cfg.resolved(data.D, amp_supported(dev), dev.type),
     )
 
 
@@ -237,12 +237,8 @@ def train_run(run: RunConfig, progress: bool | None = None) -> TrainResult:
     alone checks the data and decides the configs, so every rank trains with the same numbers."""
     from cryoscape.train import distributed
 
-    world = distributed.world_size_from_env()
-    if run.batch_size % world:
-        raise InputError(
-            f"--batch-size {run.batch_size} is the global batch and must be divisible by "
-            f"the {world} torchrun processes (each takes an equal share)"
-        )
+    if run.batch_size is not None:  # at once; a default or resumed batch is checked by the trainer
+        distributed.check_batch_divides(run.batch_size, distributed.world_size_from_env())
     with distributed.session(run.device) as dist, _lock(run.outdir, dist.is_main):
         return _train(run, dist, progress)
 
