@@ -94,7 +94,7 @@ def chunk_step_table(path: Path, root: Path) -> list[str]:
 def _flags(cmd: str) -> str:
     """The options that tell one ablation run from the others (what follows the common part)."""
     body = cmd.split("#")[0]
-    found = re.findall(r"--(?:freq-march|pe-dim|hf-sample)\s+\S+", body)
+    found = re.findall(r"--(?:freq-march|pe-dim|hf-sample|batch-size|lr)\s+\S+", body)
     return " ".join(found) or "(none)"
 
 
@@ -214,6 +214,21 @@ def regime_section(results: Path, root: Path) -> list[str]:
         (
             "Side by side with cryoDRGN, continuous 3k, the current defaults and a shallower decoder (AMD EPYC)",
             [cpu / "sidebyside_continuous_3k_epyc_depth2.json"],
+            side_by_side_table,
+        ),
+        (
+            "Batch size, continuous (AMD EPYC, AVX2 only: fp32)",
+            [cpu / "ablation_batch_continuous_3k.json"],
+            ablation_table,
+        ),
+        (
+            "Batch size, compositional (AMD EPYC, AVX2 only: fp32)",
+            [cpu / "ablation_batch_compositional_3k.json"],
+            ablation_table,
+        ),
+        (
+            "Side by side with cryoDRGN, continuous 3k, batch 16 on a CPU without bf16 (AMD EPYC, AVX2 only)",
+            [cpu / "sidebyside_continuous_3k_avx2_batch16.json"],
             side_by_side_table,
         ),
     ]
