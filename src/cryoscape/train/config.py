@@ -39,10 +39,10 @@ SAMPLE_CORE = 0.35
 MAX_POINTS = 65_536
 #: What ``beta: null`` meant in config.yaml files written before the default was resolved there.
 LEGACY_BETA_ZDIM = 1.0
-#: The default batch per device type. On a CPU an image costs about the same at 16 as at 32 (the
-#: decoder's points fill the matrix products either way), and twice the steps per epoch reach a
-#: latent quality in fewer epochs; a GPU is bound by per-step overhead and wants the larger batch
-#: (benchmarks/README.md, "Batch size on the CPU"; HISTORY.md, "GPU pass").
+#: The default batch per device type (other accelerators get the GPU's). On a CPU twice the steps
+#: per epoch reach a latent quality in fewer epochs, which outweighs batch 16's somewhat higher cost
+#: per image; a GPU is bound by per-step overhead and wants the larger batch (benchmarks/README.md,
+#: "Per-image work and steps to quality", batch 16 on a CPU; HISTORY.md, "GPU pass").
 DEFAULT_BATCH = {"cpu": 16, "cuda": 32}
 #: The batch :func:`default_lr`'s rate is for; other batches scale it by ``sqrt(batch / LR_BATCH)``.
 LR_BATCH = 32
@@ -162,7 +162,9 @@ class TrainConfig:
         """This config with its automatic choices made for a box of ``D`` px on a device of
         ``device_type`` ("cpu", "cuda") where mixed precision pays or not (``amp``): what a run
         uses and records."""
-        batch = self.batch_size if self.batch_size is not None else DEFAULT_BATCH.get(device_type, LR_BATCH)
+        batch = self.batch_size
+        if batch is None:
+            batch = DEFAULT_BATCH.get(device_type, DEFAULT_BATCH["cuda"])
         return replace(
             self,
             batch_size=batch,
@@ -219,8 +221,8 @@ def default_lr(D: int, batch_size: int = LR_BATCH) -> float:
     suits one batch is too high for a smaller one, whose gradients are noisier; the square root
     keeps the noise of the steps in proportion. At 64 px on the CPU, batch 16 at 7e-4 formed the
     latent space in fewer epochs than batch 32 at 1e-3, and batch 32 at 2e-3 in more; on one GPU,
-    batch 128 at 2e-3 trained well where 4e-3 did not (benchmarks/README.md, "Batch size on the
-    CPU"; HISTORY.md, "GPU pass").
+    batch 128 at 2e-3 trained well where 4e-3 did not (benchmarks/README.md, "Per-image work and
+    steps to quality", batch 16 on a CPU; HISTORY.md, "GPU pass").
     """
     if batch_size < 1:
         raise ValueError(f"default_lr needs a batch of at least 1 image, got {batch_size}")
